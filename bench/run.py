@@ -1,0 +1,288 @@
+"""AuditHound's throughput benchmark: events per second and peak memory of ``audithound scan``.
+
+Fed by: the command line (``python bench/run.py [--events N] [--seed S] [--keep]``), the
+generator ``bench/generate.py`` and the rules in ``examples/rules`` and ``bench/rules``.
+Feeds: a Markdown table on standard output, ready for the README, and
+``bench/out/results.json``.
+
+What is measured, on one generated log of N events:
+(a) the floor every reader pays: a bare ``orjson.loads`` loop over the file's lines, in
+    process, best of 3;
+(b) ``audithound scan --rules examples/rules --output json FILE`` (the seed rule), and
+(c) the same with the 30 rules of ``bench/rules``: each a subprocess with standard output
+    to /dev/null, best of 3 wall times (interpreter start and rule compilation included),
+    peak RSS from ``wait4``'s rusage;
+and the peak RSS of (b) on logs of N/2 and 2N events, which shows whether memory grows
+with the input. Targets: (b) at least 0.5 and (c) at least 0.3 of (a)'s rate.
+
+Logs are cached in ``bench/out`` under a name holding N, the seed and a digest of the
+generator, so a changed generator never reuses a stale log. Without ``--keep`` the logs
+this run generated are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+
+HERE: Final = pathlib.Path(__file__).resolve().parent
+ROOT: Final = HERE.parent
+OUT: Final = HERE / "out"
+GENERATOR: Final = HERE / "generate.py"
+REPEATS: Final = 3
+TARGETS: Final = {"seed": 0.5, "bench": 0.3}
+RULE_SETS: Final = {"seed": ROOT / "examples" / "rules", "bench": HERE / "rules"}
+
+sys.path.insert(0, str(HERE))
+import generate  # noqa: E402 - a sibling script, not an installed module
+
+_SCANNED = re.compile(r"Scanned ([\d,]+) events .* \(([\d,]+) events/s\)")
+_ALERTS = re.compile(r"^Alerts: ([\d,]+)$", re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Log:
+    """A generated audit log on disk."""
+
+    path: pathlib.Path
+    events: int
+    size: int
+    generated: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Scan:
+    """One ``audithound scan`` subprocess: wall time, peak RSS and what it reported."""
+
+    seconds: float
+    max_rss_bytes: int
+    events: int
+    engine_rate: float
+    alerts: int
+
+
+def generator_digest() -> str:
+    return hashlib.sha256(GENERATOR.read_bytes()).hexdigest()[:10]
+
+
+def remove_stale_logs() -> None:
+    """Logs of an older generator are never reused: free their space."""
+    digest = generator_digest()
+    for path in OUT.glob("audit-*.jsonl"):
+        if not path.name.endswith(f"-{digest}.jsonl"):
+            path.unlink()
+
+
+def log_for(events: int, seed: int) -> Log:
+    """The log of ``events`` events for ``seed``: reused when cached, generated otherwise."""
+    path = OUT / f"audit-{events}-seed{seed}-{generator_digest()}.jsonl"
+    if path.is_file():
+        return Log(path, events, path.stat().st_size, generated=False)
+    started = time.perf_counter()
+    partial = path.with_suffix(".partial")
+    size = generate.write(partial, events, seed)
+    partial.rename(path)
+    print(
+        f"Generated {events:,} events ({size / 1e6:,.1f} MB) in "
+        f"{time.perf_counter() - started:.1f}s: {path.relative_to(ROOT)}",
+        file=sys.stderr,
+    )
+    return Log(path, events, size, generated=True)
+
+
+def parse_rate(log: Log) -> float:
+    """Events per second of a bare orjson loop over the file, best of :data:`REPEATS`."""
+    loads = orjson.loads
+    best = float("inf")
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        with log.path.open("rb") as lines:
+            for line in lines:
+                loads(line)
+        best = min(best, time.perf_counter() - started)
+    return log.events / best
+
+
+def scan(rules: pathlib.Path, log: Log) -> Scan:
+    """Run ``audithound scan`` once, stdout to /dev/null; time it and read its rusage."""
+    command = [
+        sys.executable, "-m", "audithound", "scan",
+        "--rules", str(rules), "--output", "json", str(log.path),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as errors, open(os.devnull, "wb") as devnull:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=devnull, stderr=errors, cwd=ROOT)
+        # wait4 rather than Popen.wait: it returns the child's own rusage (peak RSS).
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        report = errors.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}:\n{report}")
+    scanned = _SCANNED.search(report)
+    alerts = _ALERTS.search(report)
+    if scanned is None or alerts is None:
+        raise RuntimeError(f"unexpected scan summary:\n{report}")
+    return Scan(
+        seconds=seconds,
+        # Linux reports ru_maxrss in KiB (macOS in bytes).
+        max_rss_bytes=usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024),
+        events=int(scanned.group(1).replace(",", "")),
+        engine_rate=float(scanned.group(2).replace(",", "")),
+        alerts=int(alerts.group(1).replace(",", "")),
+    )
+
+
+def best_scan(rules: pathlib.Path, log: Log) -> Scan:
+    """The fastest of :data:`REPEATS` runs (peak RSS: the largest seen)."""
+    runs = [scan(rules, log) for _ in range(REPEATS)]
+    fastest = min(runs, key=lambda run: run.seconds)
+    return dataclasses.replace(fastest, max_rss_bytes=max(run.max_rss_bytes for run in runs))
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "orjson": orjson.__version__,
+    }
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.0f} MiB"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The tables for the README."""
+    log = results["log"]
+    parse = results["parse_events_per_second"]
+    rows = [
+        "| measurement | events/s | vs. parse | target | peak RSS | alerts |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        f"| (a) bare `orjson.loads` loop | {parse:,.0f} | 1.00 | | | |",
+    ]
+    labels = {
+        "seed": "(b) `scan --rules examples/rules` (1 rule)",
+        "bench": "(c) `scan --rules bench/rules` (30 rules)",
+    }
+    for key, label in labels.items():
+        run = results["scans"][key]
+        verdict = "met" if run["ratio"] >= run["target"] else "missed"
+        rows.append(
+            f"| {label} | {run['events_per_second']:,.0f} | {run['ratio']:.2f} | "
+            f"{run['target']:.1f} ({verdict}) | {_mb(run['max_rss_bytes'])} | "
+            f"{run['alerts']:,} |"
+        )
+    memory = [
+        "",
+        "| log for (b) | size | peak RSS |",
+        "| --- | ---: | ---: |",
+    ]
+    for item in results["memory"]:
+        memory.append(
+            f"| {item['events']:,} events | {_mb(item['size_bytes'])} | "
+            f"{_mb(item['max_rss_bytes'])} |"
+        )
+    host = results["machine"]
+    notes = [
+        "",
+        f"{log['events']:,} generated events, {_mb(log['size_bytes'])} "
+        f"({log['size_bytes'] / log['events']:,.0f} bytes per event), seed {log['seed']}. "
+        f"Scan rates are wall-clock, best of {REPEATS}, interpreter start and rule "
+        "compilation included; the scans' own rates (reading to summary) were "
+        + " and ".join(
+            f"{results['scans'][key]['engine_events_per_second']:,.0f}" for key in labels
+        )
+        + " events/s.",
+        f"Python {host['python']} ({host['implementation']}), {host['cpus']} CPUs, "
+        f"{host['platform']}, orjson {host['orjson']}.",
+    ]
+    return "\n".join(rows + memory + notes) + "\n"
+
+
+def run(events: int, seed: int, keep: bool) -> dict[str, Any]:
+    OUT.mkdir(exist_ok=True)
+    remove_stale_logs()
+    logs = {size: log_for(size, seed) for size in (events, events // 2, events * 2)}
+    main = logs[events]
+    try:
+        print("Measuring the parse loop...", file=sys.stderr)
+        parse = parse_rate(main)
+        scans: dict[str, Any] = {}
+        for key, rules in RULE_SETS.items():
+            print(f"Scanning with {rules.relative_to(ROOT)}...", file=sys.stderr)
+            result = best_scan(rules, main)
+            if result.events != events:
+                raise RuntimeError(f"scan read {result.events} events, expected {events}")
+            rate = events / result.seconds
+            scans[key] = {
+                "rules": str(rules.relative_to(ROOT)),
+                "seconds": round(result.seconds, 3),
+                "events_per_second": round(rate),
+                "engine_events_per_second": round(result.engine_rate),
+                "ratio": round(rate / parse, 3),
+                "target": TARGETS[key],
+                "max_rss_bytes": result.max_rss_bytes,
+                "alerts": result.alerts,
+            }
+        memory = []
+        for size in sorted(logs):
+            print(f"Peak RSS of (b) on {size:,} events...", file=sys.stderr)
+            rss = (
+                scans["seed"]["max_rss_bytes"]
+                if size == events
+                else scan(RULE_SETS["seed"], logs[size]).max_rss_bytes
+            )
+            memory.append({"events": size, "size_bytes": logs[size].size, "max_rss_bytes": rss})
+    finally:
+        if not keep:
+            for log in logs.values():
+                if log.generated:
+                    log.path.unlink(missing_ok=True)
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "log": {"events": events, "seed": seed, "size_bytes": main.size},
+        "parse_events_per_second": round(parse),
+        "scans": scans,
+        "memory": memory,
+        "machine": machine(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="AuditHound's scan throughput benchmark.")
+    parser.add_argument("--events", type=int, default=generate.DEFAULT_EVENTS)
+    parser.add_argument("--seed", type=int, default=generate.DEFAULT_SEED)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the generated logs in bench/out for next time"
+    )
+    args = parser.parse_args(argv)
+    if args.events < 2:
+        parser.error("--events must be at least 2")
+    results = run(args.events, args.seed, args.keep)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    sys.stdout.write(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

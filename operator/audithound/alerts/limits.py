@@ -1,0 +1,66 @@
+"""``maxSignals`` per rule per ``interval``, and duplicate suppression by alert name.
+
+Fed by: the pipeline, with each new alert of a rule and the time that counts for it (the
+event's time in ``scan``, the read time in the operator: Elastic windows by ingest time).
+Feeds: the decision to emit or drop, and the counts that ``scan``'s summary and the rule's
+status report ("limit reached, N dropped").
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+
+from audithound.rules import compiler
+
+
+@dataclasses.dataclass
+class RuleCounts:
+    """What one rule did in its current interval."""
+
+    interval_start: datetime.datetime
+    matches: int = 0
+    alerts: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+
+    @property
+    def limit_reached(self) -> bool:
+        return self.dropped > 0
+
+
+class Limiter:
+    """Counts alerts per rule in fixed intervals aligned to the epoch, drops past maxSignals."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, RuleCounts] = {}
+        self.dropped_total: collections.Counter[str] = collections.Counter()
+
+    def _counts(self, rule: compiler.CompiledRule, at: datetime.datetime) -> RuleCounts:
+        seconds = rule.interval.total_seconds()
+        start_ts = at.timestamp() // seconds * seconds
+        start = datetime.datetime.fromtimestamp(start_ts, tz=datetime.UTC)
+        counts = self.current.get(rule.name)
+        if counts is None or counts.interval_start != start:
+            counts = RuleCounts(interval_start=start)
+            self.current[rule.name] = counts
+        return counts
+
+    def admit(self, rule: compiler.CompiledRule, at: datetime.datetime) -> bool:
+        """Count a match of ``rule`` at ``at``; True when it may become an alert."""
+        counts = self._counts(rule, at)
+        counts.matches += 1
+        if counts.alerts >= rule.spec.max_signals:
+            counts.dropped += 1
+            self.dropped_total[rule.name] += 1
+            return False
+        counts.alerts += 1
+        return True
+
+    def unadmit_duplicate(self, rule: compiler.CompiledRule) -> None:
+        """An admitted alert turned out to exist already: it does not use up the limit."""
+        counts = self.current.get(rule.name)
+        if counts is not None:
+            counts.alerts -= 1
+            counts.duplicates += 1

@@ -1,0 +1,1 @@
+"""The custom resources of audithound.io as pydantic models, and their CRD generator."""

@@ -1,0 +1,90 @@
+"""Pieces shared by the audithound.io resources: the model base, metadata, conditions.
+
+Fed by: nothing of ours; these are building blocks. Feeds: ``api.rule`` and ``api.alert``
+(the resources), and ``api.crdgen`` (which reads their JSON schema).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+import pydantic.alias_generators
+
+
+class Model(pydantic.BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are errors (typos)."""
+
+    model_config = pydantic.ConfigDict(
+        alias_generator=pydantic.alias_generators.to_camel,
+        populate_by_name=True,
+        extra="forbid",
+    )
+
+
+class ObjectMeta(pydantic.BaseModel):
+    """The parts of Kubernetes object metadata that AuditHound reads."""
+
+    model_config = pydantic.ConfigDict(extra="allow")
+
+    name: str = pydantic.Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="A DNS subdomain name.",
+    )
+    generation: int | None = None
+    labels: dict[str, str] = pydantic.Field(default_factory=dict)
+    annotations: dict[str, str] = pydantic.Field(default_factory=dict)
+
+
+class Resource(Model):
+    """A top-level Kubernetes object: apiVersion, kind, metadata."""
+
+    model_config = pydantic.ConfigDict(extra="ignore")
+
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(Model):
+    """One observation of the resource's state, keyed by ``type`` (Kubernetes conventions)."""
+
+    type: str = pydantic.Field(description="Condition type, e.g. Ready.")
+    status: ConditionStatus
+    reason: str = pydantic.Field(description="CamelCase reason, e.g. Compiled, QueryInvalid.")
+    message: str = pydantic.Field(default="", description="Details for humans.")
+    last_transition_time: str = pydantic.Field(description="When status last changed (RFC 3339).")
+    observed_generation: int | None = pydantic.Field(
+        default=None, description="The generation this condition was computed for."
+    )
+
+
+class ExecutionSummary(Model):
+    """What a rule did in its current interval (Elastic's rule execution summary)."""
+
+    interval_start: str = pydantic.Field(description="Start of the interval (RFC 3339).")
+    matches: int = pydantic.Field(default=0, description="Events that matched the query.")
+    alerts_created: int = pydantic.Field(default=0, description="New alerts written.")
+    duplicates: int = pydantic.Field(
+        default=0, description="Matches whose alert already existed (replays, other readers)."
+    )
+    dropped: int = pydantic.Field(
+        default=0, description="Matches not alerted because maxSignals was reached."
+    )
+    max_signals_reached: bool = pydantic.Field(
+        default=False, description="Whether the interval hit maxSignals."
+    )
+    failures: int = pydantic.Field(
+        default=0, description="Events on which the query raised an error (isolated)."
+    )
+    lag_seconds: float | None = pydantic.Field(
+        default=None,
+        description="How far behind the audit log this instance was at its last update "
+        "(now minus the event time of the last line read).",
+    )
+    updated: str | None = pydantic.Field(default=None, description="When this was written.")

@@ -1,0 +1,237 @@
+"""The ``audithound`` command: argument parsing and reporting, no detection logic.
+
+Fed by: the command line. Feeds: the rules loader and the pipeline (``scan``), the loader
+alone (``rules check``), the CRD generator (``crds``), the field catalogue (``fields``), and
+the operator (``run``).
+
+Exit codes: 0 the command completed; 1 ``rules check`` found an invalid rule; 2 usage
+errors, unreadable inputs, or rule errors that stop a scan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pathlib
+import sys
+import time
+from collections.abc import Sequence
+from importlib import resources
+
+from audithound import pipeline
+from audithound.api import crdgen
+from audithound.controller import settings
+from audithound.normalize import catalogue
+from audithound.rules import compiler, loader, problems, ruleset
+from audithound.sinks import base, stream
+from audithound.source import files
+
+EXIT_OK = 0
+EXIT_INVALID_RULES = 1
+EXIT_USAGE = 2
+
+ADHOC_RULE = "adhoc-query"
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed, then exit 2."""
+
+
+def builtin_rules_dir() -> pathlib.Path:
+    """The rules shipped inside the package (the seed rule): the default of ``scan``."""
+    return pathlib.Path(str(resources.files("audithound") / "builtin" / "rules"))
+
+
+def _adhoc(query: str) -> compiler.Outcome:
+    outcome = compiler.compile_rule(
+        ADHOC_RULE,
+        {
+            "displayName": "Ad-hoc query",
+            "description": "The query given with --query.",
+            "query": query,
+            "severity": "low",
+            "riskScore": 21,
+            "maxSignals": 10000,
+            "interval": "1s",
+        },
+    )
+    placed = tuple(
+        dataclasses.replace(problem, file="--query", rule=ADHOC_RULE) for problem in outcome.problems
+    )
+    return dataclasses.replace(outcome, problems=placed)
+
+
+def _print_problems(found: Sequence[problems.Problem]) -> None:
+    for problem in found:
+        print(problem.render(), file=sys.stderr)
+
+
+def _load_rules(args: argparse.Namespace) -> ruleset.RuleSet:
+    paths: list[str] = list(args.rules)
+    if not paths and args.query is None:
+        paths = [str(builtin_rules_dir())]
+        print(
+            f"Using the built-in rules ({len(list(loader.rule_files(paths)))} file(s)); "
+            "give --rules PATH or --query KQL for others.",
+            file=sys.stderr,
+        )
+    loaded = loader.load(paths)
+    outcomes = list(loaded.outcomes)
+    found = loaded.all_problems()
+    if args.query is not None:
+        adhoc = _adhoc(args.query)
+        outcomes.append(adhoc)
+        found.extend(adhoc.problems)
+    _print_problems(found)
+    if any(problem.is_error for problem in found):
+        raise UsageError("rule errors: nothing was scanned")
+    if not outcomes:
+        raise UsageError(f"no DetectionRule found in {', '.join(paths)}")
+    return ruleset.RuleSet(outcome.rule for outcome in outcomes if outcome.rule is not None)
+
+
+def _summary(stats: files.ReadStats, scan: pipeline.Pipeline, seconds: float) -> str:
+    rate = stats.events / seconds if seconds > 0 else 0.0
+    lines = [
+        f"Scanned {stats.events:,} events in {stats.lines:,} lines from {stats.files} input(s) "
+        f"in {seconds:.2f}s ({rate:,.0f} events/s)."
+    ]
+    skipped = sum(stats.skipped.values())
+    if skipped:
+        lines.append(f"Skipped {skipped:,} line(s):")
+        for reason, count in stats.skipped.most_common():
+            first = next((f"{where}" for where, why in stats.examples if why == reason), "")
+            lines.append(f"  {reason}: {count:,}" + (f" (first at {first})" if first else ""))
+    total = sum(scan.counts.alerts.values())
+    lines.append(f"Alerts: {total:,}")
+    for name in scan.rule_names():
+        created = scan.counts.alerts[name]
+        extra = []
+        if dropped := scan.limiter.dropped_total[name]:
+            extra.append(f"{dropped:,} dropped at maxSignals {scan.rule(name).spec.max_signals}")
+        if duplicates := scan.counts.duplicates[name]:
+            extra.append(f"{duplicates:,} duplicates")
+        if failures := scan.evaluator.failures[name]:
+            extra.append(f"{failures:,} evaluation failures")
+        note = f" ({'; '.join(extra)})" if extra else ""
+        lines.append(f"  {name}: {created:,}{note}")
+    return "\n".join(lines)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    rules = _load_rules(args)
+    inputs: list[str] = list(args.inputs) or ["-"]
+    for path in inputs:
+        if path != "-" and not pathlib.Path(path).is_file():
+            raise UsageError(f"{path}: no such file")
+    sink: base.Sink
+    if args.output == "json":
+        sink = stream.JsonLines(sys.stdout.buffer)
+    else:
+        sink = stream.Table(sys.stdout)
+    scan = pipeline.Pipeline(rules, sink)
+    stats = files.ReadStats()
+    started = time.perf_counter()
+    scan.run(files.read(inputs, stats))
+    print(_summary(stats, scan, time.perf_counter() - started), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    for path in args.paths:
+        if not pathlib.Path(path).exists():
+            raise UsageError(f"{path}: no such file or directory")
+    loaded = loader.load(args.paths)
+    found = loaded.all_problems()
+    for problem in found:
+        print(problem.render())
+    invalid = [outcome.name for outcome in loaded.outcomes if outcome.rule is None]
+    errors = sum(problem.is_error for problem in found)
+    warnings = len(found) - errors
+    print(
+        f"{len(loaded.outcomes)} rule(s): {len(loaded.outcomes) - len(invalid)} valid, "
+        f"{len(invalid)} invalid; {errors} error(s), {warnings} warning(s)."
+    )
+    return EXIT_INVALID_RULES if errors else EXIT_OK
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    if args.write is None:
+        sys.stdout.write(crdgen.render_all())
+        return EXIT_OK
+    target = pathlib.Path(args.write)
+    target.mkdir(parents=True, exist_ok=True)
+    for definition in crdgen.DEFINITIONS:
+        (target / crdgen.file_name(definition)).write_text(crdgen.render(definition))
+    return EXIT_OK
+
+
+def cmd_fields(args: argparse.Namespace) -> int:
+    sys.stdout.write(catalogue.markdown_table())
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from audithound.controller import main as operator  # kopf and the client load only here
+
+    return operator.run(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="audithound",
+        description="Elastic-compatible KQL detection rules over Kubernetes audit logs.",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = commands.add_parser(
+        "scan", help="evaluate rules over audit log files (plain, .gz, or - for stdin)"
+    )
+    scan.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a YAML file or directory of DetectionRule resources (repeatable; default: "
+        "the built-in rules)",
+    )
+    scan.add_argument("--query", metavar="KQL", help="also run this ad-hoc KQL query")
+    scan.add_argument("--output", choices=("table", "json"), default="table")
+    scan.add_argument("inputs", nargs="*", metavar="FILE", help="audit logs; - or none: stdin")
+    scan.set_defaults(handler=cmd_scan)
+
+    rules = commands.add_parser("rules", help="work with rule files")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
+    check = rules_commands.add_parser("check", help="report every problem in rule files")
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.set_defaults(handler=cmd_rules_check)
+
+    crds = commands.add_parser("crds", help="print the CRDs generated from the models")
+    crds.add_argument("--write", metavar="DIR", help="write one file per CRD into DIR")
+    crds.set_defaults(handler=cmd_crds)
+
+    fields = commands.add_parser("fields", help="print the document fields rules can use")
+    fields.set_defaults(handler=cmd_fields)
+
+    run = commands.add_parser("run", help="run the operator (tails the audit log, writes alerts)")
+    settings.add_arguments(run)
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument("--verbose", action="store_true", help="debug logs")
+    run.set_defaults(handler=cmd_run)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except UsageError as error:
+        print(f"audithound: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

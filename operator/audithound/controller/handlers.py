@@ -1,0 +1,208 @@
+"""kopf handlers: DetectionRules in, the audit loop started and stopped, status written.
+
+Fed by: kopf (the watch of DetectionRules, start-up and clean-up), with the runtime in
+``memo``. Feeds: the rule registry, the audit loop, and the rules' status.
+
+Only ``on.event`` watches rules: it keeps no diff-base or progress records, so kopf writes
+no annotations and no finalizers, and GitOps tools see nothing but the status the operator
+owns. Every instance (one per control-plane node) runs the same handlers standalone, with no
+peering: rule status is a pure function of the spec, identical on every instance, and is
+written only when it differs, while execution summaries are keyed by node name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import typing
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+from kubernetes.client import exceptions
+
+from audithound.api import crdgen
+from audithound.controller import settings as settings_
+from audithound.controller import status, tailing
+from audithound.rules import compiler
+from audithound.rules import registry as registry_
+from audithound.sinks import kubernetes as kubernetes_sink
+
+LOG = logging.getLogger("audithound.controller")
+
+RULES = ("audithound.io", "v1alpha1", "detectionrules")
+
+
+@dataclasses.dataclass
+class Runtime:
+    """Everything the handlers share, created by ``main`` and passed through kopf's memo."""
+
+    settings: settings_.OperatorSettings
+    registry: registry_.Registry = dataclasses.field(default_factory=registry_.Registry)
+    api: client.ApiClient | None = None
+    loop: tailing.TailLoop | None = None
+    stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+
+
+def _compile(runtime: Runtime, name: str, body: dict[str, Any]) -> compiler.Outcome:
+    generation = body.get("metadata", {}).get("generation")
+    outcome = runtime.registry.current(name, generation)
+    if outcome is None:
+        outcome = compiler.compile_rule(name, body.get("spec") or {}, generation)
+        runtime.registry.put(outcome, generation)
+        if outcome.errors:
+            LOG.warning(
+                "Rejected DetectionRule",
+                extra={
+                    "rule": name,
+                    "generation": generation,
+                    "problems": [problem.short() for problem in outcome.errors],
+                },
+            )
+        else:
+            LOG.info("Compiled DetectionRule", extra={"rule": name, "generation": generation})
+    return outcome
+
+
+def _status_patch(outcome: compiler.Outcome, body: dict[str, Any]) -> dict[str, Any] | None:
+    spec = body.get("spec") or {}
+    return status.desired_patch(
+        outcome,
+        enabled=spec.get("enabled", True) is not False,
+        generation=body.get("metadata", {}).get("generation"),
+        current=body.get("status") or {},
+    )
+
+
+@kopf.on.startup()
+async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Configure kopf, load every rule, then start the audit loop and the status writer."""
+    runtime: Runtime = memo.runtime
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
+    settings.posting.level = logging.WARNING
+    config.load_config()  # type: ignore[no-untyped-call]
+    runtime.api = client.ApiClient()
+    custom = client.CustomObjectsApi(runtime.api)
+    # Rules first, so that a first start without a checkpoint knows the longest look-back.
+    listing = await asyncio.to_thread(custom.list_cluster_custom_object, *RULES)
+    for body in typing.cast(dict[str, Any], listing).get("items", []):
+        _compile(runtime, body["metadata"]["name"], body)
+    sink = kubernetes_sink.KubernetesSink(
+        runtime.api,
+        events_namespace=runtime.settings.events_namespace,
+        instance=runtime.settings.node_name,
+        events_per_second=runtime.settings.events_per_second,
+        events_burst=runtime.settings.events_burst,
+    )
+    runtime.loop = tailing.TailLoop(runtime.settings, runtime.registry, sink)
+    runtime.tasks = [
+        asyncio.create_task(tailing.run(runtime.loop, runtime.settings, runtime.stop)),
+        asyncio.create_task(_write_summaries(runtime)),
+    ]
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    """Let the current batch finish, save its position, write the last summaries."""
+    runtime: Runtime = memo.runtime
+    runtime.stop.set()
+    await asyncio.gather(*runtime.tasks, return_exceptions=True)
+    LOG.info("Stopped reading audit log")
+
+
+@kopf.on.event(*RULES)
+def rule_changed(
+    type: str | None, name: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    """Compile a new generation once, swap it into the rule set, and report it in status."""
+    runtime: Runtime = memo.runtime
+    if type == "DELETED":
+        runtime.registry.remove(name)
+        LOG.info("Removed DetectionRule", extra={"rule": name})
+        return
+    raw = dict(body)
+    outcome = _compile(runtime, name, raw)
+    wanted = _status_patch(outcome, raw)
+    if wanted is not None:
+        for key, value in wanted.items():
+            patch.status[key] = value
+
+
+@kopf.on.probe(id="audit")
+def audit_probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
+    """Liveness details: how far the audit loop got and how far behind it is."""
+    runtime: Runtime = memo.runtime
+    if runtime.loop is None:
+        return {"started": False}
+    progress = runtime.loop.progress
+    now = datetime.datetime.now(datetime.UTC)
+    return {
+        "started": True,
+        "lines": progress.lines,
+        "events": progress.events,
+        "skipped": dict(progress.skipped),
+        "failures": progress.failures,
+        "lagSeconds": progress.lag_seconds(now),
+        "lastPoll": progress.last_poll.isoformat() if progress.last_poll else None,
+        "rules": len(runtime.registry.ruleset),
+    }
+
+
+def _summaries(runtime: Runtime) -> dict[str, dict[str, Any]]:
+    assert runtime.loop is not None
+    scan = runtime.loop.pipeline
+    now = datetime.datetime.now(datetime.UTC)
+    lag = runtime.loop.progress.lag_seconds(now)
+    out = {}
+    for name, counts in scan.limiter.current.items():
+        out[name] = {
+            "intervalStart": counts.interval_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "matches": counts.matches,
+            "alertsCreated": counts.alerts,
+            "duplicates": counts.duplicates,
+            "dropped": counts.dropped,
+            "maxSignalsReached": counts.limit_reached,
+            "failures": scan.evaluator.failures[name],
+            "lagSeconds": round(lag, 3) if lag is not None else None,
+        }
+    return out
+
+
+async def _write_summaries(runtime: Runtime) -> None:
+    """Every status interval, patch ``status.execution.<node>`` of rules whose counts moved."""
+    written: dict[str, dict[str, Any]] = {}
+    custom = client.CustomObjectsApi(runtime.api)
+    node = runtime.settings.node_name
+    while True:
+        stopping = runtime.stop.is_set()
+        for name, summary in _summaries(runtime).items():
+            if written.get(name) == summary or name not in runtime.registry.ruleset.by_name:
+                continue
+            stamped = {
+                **summary,
+                "updated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            body = {"status": {"execution": {node: stamped}}}
+            try:
+                await asyncio.to_thread(
+                    custom.patch_cluster_custom_object_status,
+                    crdgen.GROUP,
+                    crdgen.VERSION,
+                    "detectionrules",
+                    name,
+                    body,
+                    _content_type="application/merge-patch+json",
+                )
+            except exceptions.ApiException as error:
+                LOG.warning(
+                    "Failed to update rule status", extra={"rule": name, "status": error.status}
+                )
+                continue
+            written[name] = summary
+        if stopping:
+            return
+        await tailing.wait(runtime.stop, runtime.settings.status_interval)

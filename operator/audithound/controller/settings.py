@@ -1,0 +1,99 @@
+"""Settings of ``audithound run``: flags, each with an environment variable, validated once.
+
+Fed by: the command line and the environment (the DaemonSet sets the environment). Feeds:
+the operator runtime. Importing this module does not import kopf or the kubernetes client,
+so ``audithound --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import socket
+from typing import Literal
+
+import pydantic
+
+StartPolicy = Literal["lookback", "beginning", "end"]
+
+
+class OperatorSettings(pydantic.BaseModel):
+    """Every tunable of the operator; each docstring line says unit, default and why."""
+
+    model_config = pydantic.ConfigDict(frozen=True)
+
+    #: The API server's audit log (``--audit-log-path``); kubeadm's usual place by default.
+    audit_log: pathlib.Path = pathlib.Path("/var/log/kubernetes/audit/audit.log")
+    #: Where the read position is kept across restarts (a hostPath on the node).
+    state_dir: pathlib.Path = pathlib.Path("/var/lib/audithound")
+    #: Name of this instance in rule status (the node name: one instance per control plane).
+    node_name: str = pydantic.Field(default_factory=socket.gethostname, min_length=1)
+    #: Namespace for the Events about SecurityAlerts (cluster-scoped objects need one).
+    events_namespace: str = "audithound-system"
+    #: Where to start without a saved position: the rules' longest look-back (Elastic's
+    #: ``from``), the beginning of the retained logs, or the end.
+    start: StartPolicy = "lookback"
+    #: Seconds between looks at the audit log when idle; 0.1 s keeps alert latency low
+    #: at the cost of a stat() call ten times a second.
+    poll_interval: float = pydantic.Field(default=0.1, gt=0, le=10)
+    #: Lines handled per batch; the checkpoint advances once per batch.
+    batch_lines: int = pydantic.Field(default=2000, ge=1, le=100_000)
+    #: Longest audit line read, in bytes; longer ones are counted and skipped (1 MiB).
+    max_line_bytes: int = pydantic.Field(default=1 << 20, ge=1024)
+    #: Kubernetes Events per second at most (token bucket); alerts are never rate-limited.
+    events_per_second: float = pydantic.Field(default=5.0, gt=0)
+    #: Burst of Events above the rate.
+    events_burst: int = pydantic.Field(default=20, ge=1)
+    #: Seconds between rule status updates (execution summaries).
+    status_interval: float = pydantic.Field(default=10.0, gt=0)
+    #: Liveness/readiness endpoint served by kopf (``http://0.0.0.0:8080/healthz``); empty: off.
+    liveness: str = "http://0.0.0.0:8080/healthz"
+
+
+_ENV = {
+    "audit_log": "AUDITHOUND_AUDIT_LOG",
+    "state_dir": "AUDITHOUND_STATE_DIR",
+    "node_name": "AUDITHOUND_NODE_NAME",
+    "events_namespace": "AUDITHOUND_NAMESPACE",
+    "start": "AUDITHOUND_START",
+    "poll_interval": "AUDITHOUND_POLL_INTERVAL",
+    "events_per_second": "AUDITHOUND_EVENTS_PER_SECOND",
+    "status_interval": "AUDITHOUND_STATUS_INTERVAL",
+    "liveness": "AUDITHOUND_LIVENESS",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``run`` flags; each defaults to its environment variable, then to the model."""
+    defaults = OperatorSettings.model_fields
+
+    def flag(name: str, help_text: str, **extra: object) -> None:
+        env = _ENV[name]
+        field = defaults[name]
+        default = "the host name" if field.default_factory is not None else field.default
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=os.environ.get(env),
+            help=f"{help_text} (env {env}; default {default})",
+            **extra,  # type: ignore[arg-type]
+        )
+
+    flag("audit_log", "the API server's audit log file", metavar="PATH")
+    flag("state_dir", "directory for the saved read position", metavar="DIR")
+    flag("node_name", "this instance's name in rule status")
+    flag("events_namespace", "namespace of the Events about SecurityAlerts")
+    flag("start", "start without a saved position at", choices=("lookback", "beginning", "end"))
+    flag("poll_interval", "seconds between looks at an idle log", metavar="SECONDS")
+    flag("events_per_second", "Kubernetes Events per second at most", metavar="N")
+    flag("status_interval", "seconds between rule status updates", metavar="SECONDS")
+    flag("liveness", "liveness endpoint URL ('' to disable)", metavar="URL")
+
+
+def from_arguments(args: argparse.Namespace) -> OperatorSettings:
+    """Validated settings from parsed flags; unset flags keep the model's defaults."""
+    given = {name: getattr(args, name) for name in _ENV if getattr(args, name, None) is not None}
+    if "node_name" not in given and os.environ.get("NODE_NAME"):
+        given["node_name"] = os.environ["NODE_NAME"]
+    return OperatorSettings.model_validate(given)

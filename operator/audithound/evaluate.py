@@ -1,0 +1,38 @@
+"""One raw audit event against every active rule.
+
+Fed by: the pipeline, with raw events from ``source``. Feeds: ``alerts``, with the rules
+that matched. A rule whose predicate raises is isolated: the error is counted against that
+rule and the other rules still see the event; one bad rule never stops the stream.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from audithound.rules import compiler, ruleset
+
+
+class Evaluator:
+    """Runs a rule set over events and counts matches and failures per rule."""
+
+    def __init__(self, rules: ruleset.RuleSet) -> None:
+        self.rules = rules
+        self.matches: collections.Counter[str] = collections.Counter()
+        self.failures: collections.Counter[str] = collections.Counter()
+
+    def evaluate(self, event: Any) -> list[compiler.CompiledRule]:
+        """The rules that match ``event``, in rule order."""
+        rules = self.rules.rules
+        matched: list[compiler.CompiledRule] = []
+        for position in self.rules.candidates(event):
+            rule = rules[position]
+            try:
+                hit = rule.matches(event)
+            except Exception:
+                self.failures[rule.name] += 1
+                continue
+            if hit:
+                self.matches[rule.name] += 1
+                matched.append(rule)
+        return matched

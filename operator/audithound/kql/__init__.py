@@ -1,0 +1,7 @@
+"""KQL, the Kibana Query Language, on its own: it knows nothing of Kubernetes.
+
+``parser.parse`` reads a query into a tree of ``nodes``; ``compiler.compile_query`` turns the
+tree into a predicate over documents described by a ``documents.FieldAccess``; ``render``
+writes a tree back as text; ``analysis`` lists the fields a query reads, its costly
+constructs and the values it requires. Errors are ``errors.KqlSyntaxError``.
+"""

@@ -1,0 +1,443 @@
+"""Tree to predicate: ``compile_query(node, access)`` returns ``document -> bool``.
+
+Fed by: a parsed query (:mod:`audithound.kql.nodes`) and a
+:class:`~audithound.kql.documents.FieldAccess` describing the documents. Feeds: the rule engine,
+which compiles each rule once and calls the predicate on every event.
+
+Semantics (Elastic's detection engine treating every string as a ``keyword``):
+- ``f:v`` holds when ANY value of ``f`` (arrays flattened) equals ``v`` exactly, case-sensitive.
+  The document's value type decides how ``v`` is read, quoted or not: a string compares as
+  text (``name:007`` matches ``"007"``, not ``"7"``), an int or float numerically when ``v``
+  is a number (``code:200`` matches ``200`` and ``"200"``), a bool when ``v`` is ``true`` or
+  ``false``. A bool is never a number.
+- ``f:a*b`` is a glob over the whole string (``*`` only). A wildcard never matches a number or
+  a bool: Elasticsearch refuses wildcard queries on numeric and boolean fields.
+- ``f:*`` holds when ``f`` exists (``FieldAccess.present``); ``not`` negates the whole
+  condition, so ``not f:x`` holds when ``f`` is missing.
+- In a value list each alternative looks at all values again: ``f:(a and b)`` holds when ``a``
+  and ``b`` sit in different elements.
+- ``f:{ q }`` holds when ``q`` holds inside one element of ``f`` (correlated).
+- Ranges compare numbers numerically, dates (ISO 8601 / RFC 3339 on both sides; no offset means
+  UTC; digits past microseconds dropped) as instants, other strings lexicographically. A range
+  never matches a value of another type (a number bound ignores strings, even ``"5"``).
+- A bare value (free text) holds when any leaf value of the document matches it.
+
+Per-document work is kept small: field paths are resolved at compile time, a condition on a
+field whose value is constant (``access.constant``) is decided at compile time, exact string
+alternatives on one field become one set lookup, and closures loop explicitly instead of
+calling ``any()`` over a generator (``noqa: SIM110``), which costs a frame per document.
+"""
+
+from __future__ import annotations
+
+import datetime
+import operator
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+from audithound.kql import documents, nodes, wildcard
+
+Predicate = Callable[[Any], bool]
+
+# What a compiled condition is before it is handed out: a closure, or the answer itself when
+# the condition does not depend on the document.
+_Compiled = Predicate | bool
+# A test of one field's values; the document is passed along for ``*`` (field presence).
+_ValuesTest = Callable[[list[Any], Any], bool]
+_Presence = Callable[[Any], bool] | None
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+_BOOLEANS = {"true": True, "false": False}
+_COMPARE: dict[nodes.RangeOp, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def compile_query(node: nodes.Node, access: documents.FieldAccess) -> Predicate:
+    """A predicate over documents that ``access`` understands, true where ``node`` holds."""
+    compiled = _compile(node, access)
+    if compiled is True:
+        return _always
+    if compiled is False:
+        return _never
+    return compiled
+
+
+def _always(document: Any) -> bool:
+    return True
+
+
+def _never(document: Any) -> bool:
+    return False
+
+
+def _compile(node: nodes.Node, access: documents.FieldAccess) -> _Compiled:
+    match node:
+        case nodes.Or(children):
+            alternatives: list[_Compiled] = []
+            for child in _merge_exact(children):
+                alternatives.append(_compile(child, access))
+                if alternatives[-1] is True:
+                    break  # decided: the other alternatives need not be compiled
+            return _any_of(alternatives)
+        case nodes.And(children):
+            conjuncts: list[_Compiled] = []
+            for child in sorted(children, key=_cost):
+                conjuncts.append(_compile(child, access))
+                if conjuncts[-1] is False:
+                    break
+            return _all_of(conjuncts)
+        case nodes.Not(child):
+            inner = _compile(child, access)
+            if isinstance(inner, bool):
+                return not inner
+            return lambda document: not inner(document)
+        case nodes.Match(field, value):
+            return _match(field, value, access)
+        case nodes.Range(field, op, bound):
+            return _range(field, op, bound, access)
+        case nodes.Nested(field, query):
+            return _nested(field, query, access)
+        case nodes.FreeText(value):
+            everything = access.everything()
+            test = _values_test(value, None)
+            return lambda document: test(everything(document), document)
+        case _:
+            raise TypeError(f"not a query node: {node!r}")
+
+
+def _any_of(parts: list[_Compiled]) -> _Compiled:
+    if any(part is True for part in parts):
+        return True
+    closures = [part for part in parts if not isinstance(part, bool)]
+    if not closures:
+        return False
+    if len(closures) == 1:
+        return closures[0]
+    if len(closures) == 2:
+        first, second = closures
+        return lambda document: first(document) or second(document)
+    predicates = tuple(closures)
+
+    def any_of(document: Any) -> bool:
+        for predicate in predicates:  # noqa: SIM110
+            if predicate(document):
+                return True
+        return False
+
+    return any_of
+
+
+def _all_of(parts: list[_Compiled]) -> _Compiled:
+    if any(part is False for part in parts):
+        return False
+    closures = [part for part in parts if not isinstance(part, bool)]
+    if not closures:
+        return True
+    if len(closures) == 1:
+        return closures[0]
+    if len(closures) == 2:
+        first, second = closures
+        return lambda document: first(document) and second(document)
+    predicates = tuple(closures)
+
+    def all_of(document: Any) -> bool:
+        for predicate in predicates:  # noqa: SIM110
+            if not predicate(document):
+                return False
+        return True
+
+    return all_of
+
+
+def _cost(node: nodes.Node) -> int:
+    """Rough per-document cost, to test cheap conjuncts first (the sort keeps ties in order)."""
+    match node:
+        case nodes.Match(value=nodes.Text() | nodes.Exists()):
+            return 0
+        case nodes.Match():
+            return 1
+        case nodes.Range():
+            return 2
+        case nodes.Not(child):
+            return _cost(child)
+        case nodes.And(children) | nodes.Or(children):
+            return max(_cost(child) for child in children)
+        case nodes.Nested():
+            return 3
+        case nodes.FreeText():
+            return 4
+        case _:
+            raise TypeError(f"not a query node: {node!r}")
+
+
+def _merge_exact(children: Sequence[nodes.Node]) -> list[nodes.Node]:
+    """``f:a or f:b`` as ``f:(a or b)``, so that it costs one set lookup, not two scans."""
+    texts: dict[str, list[nodes.Text]] = {}
+    for child in children:
+        if isinstance(child, nodes.Match):
+            exact = _exact_texts(child.value)
+            if exact is not None:
+                texts.setdefault(child.field, []).extend(exact)
+    merged: list[nodes.Node] = []
+    done: set[str] = set()
+    for child in children:
+        if isinstance(child, nodes.Match) and _exact_texts(child.value) is not None:
+            if child.field not in done:
+                done.add(child.field)
+                alternatives = texts[child.field]
+                value: nodes.ValueNode = (
+                    alternatives[0]
+                    if len(alternatives) == 1
+                    else nodes.ValueOr(tuple(alternatives))
+                )
+                merged.append(nodes.Match(child.field, value, child.line, child.column))
+        else:
+            merged.append(child)
+    return merged
+
+
+def _exact_texts(value: nodes.ValueNode) -> list[nodes.Text] | None:
+    match value:
+        case nodes.Text():
+            return [value]
+        case nodes.ValueOr(children) if all(isinstance(child, nodes.Text) for child in children):
+            return [child for child in children if isinstance(child, nodes.Text)]
+        case _:
+            return None
+
+
+def _match(field: str, value: nodes.ValueNode, access: documents.FieldAccess) -> _Compiled:
+    constant = access.constant(field)
+    if constant is not None:
+        return _values_test(value, None)(constant, None)
+    if isinstance(value, nodes.Exists):
+        return access.present(field)
+    get = access.values(field)
+    exact = _exact_texts(value)
+    if exact is not None:
+        texts = frozenset(text.text for text in exact)
+        if not any(matches_non_strings(text) for text in texts):
+            # The common case (verbs, user names, resources), one C-level lookup per document.
+            if len(texts) == 1:
+                (only,) = texts
+                return lambda document: only in get(document)
+            return lambda document: not texts.isdisjoint(get(document))
+        matches = _texts_matcher(texts)
+        return lambda document: matches(get(document))
+    test = _values_test(value, access.present(field))
+    return lambda document: test(get(document), document)
+
+
+def _values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
+    """A test of a field's values; ``present`` is None where values alone decide presence."""
+    match value:
+        case nodes.Text(text):
+            matches = _texts_matcher([text])
+            return lambda values, document: matches(values)
+        case nodes.Pattern(parts):
+            glob = _glob_matcher(parts)
+            return lambda values, document: glob(values)
+        case nodes.Exists():
+            if present is None:
+                return lambda values, document: bool(values)
+            exists = present
+            # Scalars found means present; only an object-valued field needs the walk.
+            return lambda values, document: bool(values) or exists(document)
+        case nodes.ValueOr(children):
+            texts = [child.text for child in children if isinstance(child, nodes.Text)]
+            tests = [
+                _values_test(child, present)
+                for child in children
+                if not isinstance(child, nodes.Text)
+            ]
+            if texts:
+                matches = _texts_matcher(texts)
+                tests.insert(0, lambda values, document: matches(values))
+            return _any_value_test(tests)
+        case nodes.ValueAnd(children):
+            return _all_value_test([_values_test(child, present) for child in children])
+        case nodes.ValueNot(child):
+            inner = _values_test(child, present)
+            return lambda values, document: not inner(values, document)
+        case _:
+            raise TypeError(f"not a value node: {value!r}")
+
+
+def _any_value_test(tests: list[_ValuesTest]) -> _ValuesTest:
+    if len(tests) == 1:
+        return tests[0]
+    chain = tuple(tests)
+
+    def any_value(values: list[Any], document: Any) -> bool:
+        for test in chain:  # noqa: SIM110
+            if test(values, document):
+                return True
+        return False
+
+    return any_value
+
+
+def _all_value_test(tests: list[_ValuesTest]) -> _ValuesTest:
+    chain = tuple(tests)
+
+    def all_values(values: list[Any], document: Any) -> bool:
+        for test in chain:  # noqa: SIM110
+            if not test(values, document):
+                return False
+        return True
+
+    return all_values
+
+
+def _texts_matcher(texts: Iterable[str]) -> Callable[[list[Any]], bool]:
+    """Whether any value equals one of ``texts``, each read as the value's own type."""
+    strings = frozenset(texts)
+    numbers = frozenset(number for text in strings if (number := _number(text)) is not None)
+    booleans = frozenset(_BOOLEANS[text] for text in strings if text in _BOOLEANS)
+    if not numbers and not booleans:
+        if len(strings) == 1:
+            (only,) = strings
+            # A str never equals a non-str, so list containment is an exact string match.
+            return lambda values: only in values
+        return lambda values: not strings.isdisjoint(values)
+
+    def typed(values: list[Any]) -> bool:
+        if not strings.isdisjoint(values):
+            return True
+        for item in values:
+            kind = type(item)
+            if kind is bool:
+                if item in booleans:
+                    return True
+            elif (kind is int or kind is float) and item in numbers:
+                return True
+        return False
+
+    return typed
+
+
+def _glob_matcher(parts: Sequence[str]) -> Callable[[list[Any]], bool]:
+    glob = wildcard.compile_glob(parts)
+
+    def matches(values: list[Any]) -> bool:
+        for item in values:  # noqa: SIM110
+            if type(item) is str and glob(item):
+                return True
+        return False
+
+    return matches
+
+
+def matches_non_strings(text: str) -> bool:
+    """Whether the value ``text`` also matches numbers or bools (``200``, ``1.5``, ``true``)."""
+    return text in _BOOLEANS or _number(text) is not None
+
+
+def range_kind(text: str) -> Literal["number", "date", "text"]:
+    """How a range bound compares: numerically, as an instant, or lexicographically."""
+    if _number(text) is not None:
+        return "number"
+    if parse_date(text) is not None:
+        return "date"
+    return "text"
+
+
+def _number(text: str) -> int | float | None:
+    if not _NUMBER.fullmatch(text):
+        return None
+    return int(text) if _INTEGER.fullmatch(text) else float(text)
+
+
+def parse_date(text: str) -> datetime.datetime | None:
+    """The instant an ISO 8601 / RFC 3339 date-time (or date) string names, else None.
+
+    A date alone is midnight; no offset means UTC, as in Elasticsearch. ``t``/``z`` may be
+    lower case (RFC 3339 allows it).
+    """
+    if len(text) < 10 or text[4] != "-" or text[7] != "-" or not text[:4].isdigit():
+        return None
+    if len(text) > 10 and text[10] not in "Tt ":
+        return None
+    try:
+        instant = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            instant = datetime.datetime.fromisoformat(text.upper())
+        except ValueError:
+            return None
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=datetime.UTC)
+    return instant
+
+
+def _range(
+    field: str, op: nodes.RangeOp, bound: nodes.Text, access: documents.FieldAccess
+) -> _Compiled:
+    test = _range_test(op, bound.text)
+    constant = access.constant(field)
+    if constant is not None:
+        return test(constant)
+    get = access.values(field)
+    return lambda document: test(get(document))
+
+
+def _range_test(op: nodes.RangeOp, text: str) -> Callable[[list[Any]], bool]:
+    compare = _COMPARE[op]
+    number = _number(text)
+    if number is not None:
+        limit = number
+
+        def numbers(values: list[Any]) -> bool:
+            for item in values:
+                kind = type(item)
+                if (kind is int or kind is float) and compare(item, limit):
+                    return True
+            return False
+
+        return numbers
+
+    instant = parse_date(text)
+    if instant is not None:
+        when = instant
+
+        def dates(values: list[Any]) -> bool:
+            for item in values:
+                if type(item) is str:
+                    found = parse_date(item)
+                    if found is not None and compare(found, when):
+                        return True
+            return False
+
+        return dates
+
+    def strings(values: list[Any]) -> bool:
+        for item in values:  # noqa: SIM110
+            if type(item) is str and compare(item, text):
+                return True
+        return False
+
+    return strings
+
+
+def _nested(field: str, query: nodes.Node, access: documents.FieldAccess) -> _Compiled:
+    elements, inner_access = access.elements(field)
+    inner = _compile(query, inner_access)
+    if inner is False:
+        return False
+    if inner is True:
+        return lambda document: bool(elements(document))
+    holds = inner
+
+    def any_element(document: Any) -> bool:
+        for element in elements(document):  # noqa: SIM110
+            if holds(element):
+                return True
+        return False
+
+    return any_element

@@ -1,0 +1,1 @@
+"""Rules: a DetectionRule spec becomes a compiled rule or a list of problems with positions."""

@@ -1,0 +1,157 @@
+"""A DetectionRule becomes a compiled rule, or the list of every problem that stops it.
+
+Fed by: a rule resource as a plain dict (from YAML or from the Kubernetes watch). Feeds: the
+rule set (``rules.ruleset``) that ``evaluate`` runs per event, and the problems that
+``rules check`` prints and the operator writes into the rule's status.
+
+Parse once, compile once: the query becomes a closure over the raw audit event here, so the
+per-event path does no parsing and no field-path work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pydantic
+
+from audithound.api import rule as rule_api
+from audithound.kql import analysis, compiler, errors, parser
+from audithound.normalize import catalogue, view
+from audithound.rules import problems as rule_problems
+
+#: One access object for every rule: it holds no per-event state.
+_ACCESS = view.AuditEventAccess()
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> datetime.timedelta:
+    """``5m`` -> 5 minutes; ``now-6m`` -> 6 minutes (the schema has checked the form)."""
+    text = text.removeprefix("now-")
+    return datetime.timedelta(seconds=int(text[:-1]) * _UNIT_SECONDS[text[-1]])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CompiledRule:
+    """A rule ready to run: its spec, its predicate over raw events, what it reads."""
+
+    name: str
+    generation: int | None
+    spec: rule_api.DetectionRuleSpec
+    matches: Callable[[Any], bool]
+    fields: tuple[str, ...]
+    #: Fields that must hold one of these exact values for the query to match (rule index).
+    required: Mapping[str, frozenset[str]]
+
+    @property
+    def rule_id(self) -> str:
+        return self.spec.rule_id or self.name
+
+    @property
+    def display_name(self) -> str:
+        return self.spec.display_name or self.name
+
+    @property
+    def interval(self) -> datetime.timedelta:
+        return duration(self.spec.interval)
+
+    @property
+    def lookback(self) -> datetime.timedelta:
+        return duration(self.spec.from_)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """The result of compiling one rule: the rule when it can run, and every problem."""
+
+    name: str
+    rule: CompiledRule | None
+    problems: tuple[rule_problems.Problem, ...]
+
+    @property
+    def errors(self) -> list[rule_problems.Problem]:
+        return [problem for problem in self.problems if problem.is_error]
+
+    @property
+    def warnings(self) -> list[rule_problems.Problem]:
+        return [problem for problem in self.problems if not problem.is_error]
+
+
+def _spec_problems(error: pydantic.ValidationError) -> list[rule_problems.Problem]:
+    found = []
+    for item in error.errors():
+        path = ".".join(["spec", *(str(part) for part in item["loc"])])
+        found.append(rule_problems.Problem("error", item["msg"], path=path))
+    return found
+
+
+def _query_warnings(spec: rule_api.DetectionRuleSpec, tree: Any) -> list[rule_problems.Problem]:
+    found = []
+    for field, line, column in analysis.fields(tree):
+        if not catalogue.is_known(field):
+            found.append(
+                rule_problems.Problem(
+                    "warning",
+                    f"unknown field {field!r}: no Kubernetes audit document has it, so it "
+                    "never matches (exists checks are always false)",
+                    path="spec.query",
+                    line=line,
+                    column=column,
+                    excerpt=errors.excerpt(spec.query, line, column),
+                )
+            )
+    for warning in analysis.warnings(tree):
+        found.append(
+            rule_problems.Problem(
+                "warning",
+                warning.message,
+                path="spec.query",
+                line=warning.line,
+                column=warning.column,
+                excerpt=errors.excerpt(spec.query, warning.line, warning.column),
+            )
+        )
+    low, high = rule_api.RISK_BANDS[spec.severity]
+    if not low <= spec.risk_score <= high:
+        found.append(
+            rule_problems.Problem(
+                "warning",
+                f"riskScore {spec.risk_score} is outside the {spec.severity} band "
+                f"{low}-{high} (Elastic's bands)",
+                path="spec.riskScore",
+            )
+        )
+    return found
+
+
+def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = None) -> Outcome:
+    """Validate a rule's spec and compile its query; collect every problem at once."""
+    try:
+        model = rule_api.DetectionRuleSpec.model_validate(spec)
+    except pydantic.ValidationError as error:
+        return Outcome(name, None, tuple(_spec_problems(error)))
+    try:
+        tree = parser.parse(model.query)
+    except errors.KqlSyntaxError as error:
+        problem = rule_problems.Problem(
+            "error",
+            error.message,
+            path="spec.query",
+            line=error.line,
+            column=error.column,
+            excerpt=error.excerpt,
+        )
+        return Outcome(name, None, (problem,))
+    found = _query_warnings(model, tree)
+    compiled = CompiledRule(
+        name=name,
+        generation=generation,
+        spec=model,
+        matches=compiler.compile_query(tree, _ACCESS),
+        fields=tuple(dict.fromkeys(field for field, _, _ in analysis.fields(tree))),
+        required=analysis.required_values(tree),
+    )
+    return Outcome(name, compiled, tuple(found))

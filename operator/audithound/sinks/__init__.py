@@ -1,0 +1,1 @@
+"""Sinks: where alerts go (JSON lines, a terminal table, the Kubernetes API)."""

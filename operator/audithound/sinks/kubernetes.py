@@ -1,0 +1,192 @@
+"""Alerts into the cluster: one SecurityAlert per finding, and Warning Events about it.
+
+Fed by: the operator's pipeline, from a worker thread (the kubernetes client is blocking).
+Feeds: the API server. ``emit`` returns only after the SecurityAlert exists, so the caller
+may advance its read position afterwards; a 409 means the alert was written before (a
+replay after a crash, or another reader): not new, and no second Event.
+
+Events are a convenience for ``kubectl get events`` / ``describe``; they are rate-limited by
+a token bucket, and a refused or failed Event never fails the alert.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import time
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client import exceptions
+
+from audithound.api import crdgen
+
+LOG = logging.getLogger("audithound.sinks.kubernetes")
+
+#: Kubernetes cuts Event messages at 1024 characters; we cut first, on our terms.
+EVENT_MESSAGE_LIMIT = 1024
+REPORTING_COMPONENT = "audithound.io/operator"
+
+
+class TokenBucket:
+    """``rate`` tokens per second up to ``burst``; ``take`` says whether one was there."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._clock = clock
+        self._last = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+
+@dataclasses.dataclass
+class SinkCounts:
+    """What the sink did since start (exported in logs and status)."""
+
+    created: int = 0
+    duplicates: int = 0
+    events: int = 0
+    events_limited: int = 0
+    events_failed: int = 0
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KubernetesSink:
+    """Creates SecurityAlerts and their Events with the operator's own credentials."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        events_namespace: str,
+        instance: str,
+        events_per_second: float,
+        events_burst: int,
+    ) -> None:
+        self._custom = client.CustomObjectsApi(api)
+        self._core = client.CoreV1Api(api)
+        self._events_namespace = events_namespace
+        self._instance = instance
+        self._bucket = TokenBucket(events_per_second, events_burst)
+        self.counts = SinkCounts()
+
+    def emit(self, alert: dict[str, Any]) -> bool:
+        body = {
+            "apiVersion": f"{crdgen.GROUP}/{crdgen.VERSION}",
+            "kind": "SecurityAlert",
+            "metadata": {"name": alert["name"], "labels": alert["labels"]},
+            "spec": alert["spec"],
+        }
+        try:
+            created = typing.cast(
+                dict[str, Any],
+                self._custom.create_cluster_custom_object(
+                    crdgen.GROUP, crdgen.VERSION, "securityalerts", body
+                ),
+            )
+        except exceptions.ApiException as error:
+            if error.status == 409:
+                self.counts.duplicates += 1
+                return False
+            raise
+        self.counts.created += 1
+        spec = alert["spec"]
+        LOG.info(
+            "Created SecurityAlert",
+            extra={
+                "securityalert": alert["name"],
+                "rule": spec["rule"]["name"],
+                "auditID": spec["event"]["auditID"],
+                "severity": spec["rule"]["severity"],
+            },
+        )
+        self._events(created, alert)
+        return True
+
+    def close(self) -> None:
+        """Nothing is buffered: every call wrote through."""
+
+    def _events(self, created: dict[str, Any], alert: dict[str, Any]) -> None:
+        spec = alert["spec"]
+        message = f"[{spec['rule']['severity']}] {spec['rule']['name']}: {spec['reason']}"
+        message = message[:EVENT_MESSAGE_LIMIT]
+        metadata = created.get("metadata", {})
+        targets = [
+            (
+                self._events_namespace,
+                {
+                    "apiVersion": f"{crdgen.GROUP}/{crdgen.VERSION}",
+                    "kind": "SecurityAlert",
+                    "name": metadata.get("name", alert["name"]),
+                    "uid": metadata.get("uid"),
+                },
+            )
+        ]
+        touched = spec["event"].get("objectRef") or {}
+        if touched.get("namespace") and touched.get("name"):
+            group = touched.get("apiGroup")
+            version = touched.get("apiVersion", "")
+            targets.append(
+                (
+                    touched["namespace"],
+                    {
+                        "apiVersion": f"{group}/{version}" if group else version,
+                        # The audit event names the resource, not the kind; kubectl lists
+                        # these with `get events --field-selector involvedObject.name=...`.
+                        "kind": touched["resource"],
+                        "name": touched["name"],
+                        "namespace": touched["namespace"],
+                    },
+                )
+            )
+        for namespace, involved in targets:
+            if not self._bucket.take():
+                self.counts.events_limited += 1
+                continue
+            self._event(namespace, involved, message, alert["name"])
+
+    def _event(
+        self, namespace: str, involved: dict[str, Any], message: str, alert_name: str
+    ) -> None:
+        now = _now()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{alert_name[:200]}.", "namespace": namespace},
+            "involvedObject": {k: v for k, v in involved.items() if v},
+            "reason": "DetectionRuleMatched",
+            "message": message,
+            "type": "Warning",
+            "source": {"component": "audithound", "host": self._instance},
+            "reportingComponent": REPORTING_COMPONENT,
+            "reportingInstance": self._instance,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            event = client.CoreV1Event.from_dict(body)
+            assert event is not None
+            self._core.create_namespaced_event(namespace, event)
+            self.counts.events += 1
+        except exceptions.ApiException as error:
+            self.counts.events_failed += 1
+            LOG.warning(
+                "Failed to create Event",
+                extra={"namespace": namespace, "status": error.status, "securityalert": alert_name},
+            )

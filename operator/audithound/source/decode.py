@@ -1,0 +1,187 @@
+"""Decoding: one input line (bytes) into zero or more raw audit events.
+
+Fed by: the readers of this package (``source.files`` for finished files and stdin,
+``source.tail`` for the live log), one line at a time, or one parsed whole-file document.
+Feeds: ``normalize`` and the pipeline, which take the raw events as they are (no copy).
+
+A line may hold, as the Kubernetes integration of Elastic accepts:
+- one audit ``Event`` (``audit.k8s.io/v1`` or ``v1beta1``, with or without ``kind`` and
+  ``apiVersion``; see :func:`is_event` for the exact rule);
+- an ``EventList`` (its ``items``);
+- a JSON array of events, event lists or AKS envelopes;
+- an AKS diagnostic-settings envelope: ``category`` ``kube-audit`` or ``kube-audit-admin``,
+  the event under ``properties.log`` as a JSON string or an object; or a ``records`` array
+  of such envelopes (Azure's export format).
+
+What is not an event is reported by a reason code (:class:`Reason`), never raised.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Final, NamedTuple, TypedDict
+
+import orjson
+
+#: The ``apiVersion`` values of audit events this reader knows.
+AUDIT_API_VERSIONS: Final = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1"})
+
+#: AKS diagnostic categories that carry API server audit events.
+AKS_AUDIT_CATEGORIES: Final = frozenset({"kube-audit", "kube-audit-admin"})
+
+
+class Reason(enum.StrEnum):
+    """Why a line, or an item within it, produced no event."""
+
+    #: Not JSON (or not UTF-8).
+    INVALID_JSON = "invalid-json"
+    #: The last line of a finished input has no newline and is not JSON: cut short.
+    TRUNCATED = "truncated"
+    #: JSON, but no audit event (``{"kind": 0}``, a number, another object...).
+    NOT_AN_EVENT = "not-an-event"
+    #: Longer than the line limit; skipped without being read whole.
+    OVERSIZED = "oversized"
+    #: A whole-file JSON document larger than the document limit.
+    OVERSIZED_DOCUMENT = "oversized-document"
+    #: The input could not be opened or read to its end (missing, denied, corrupt gzip).
+    UNREADABLE = "unreadable"
+
+
+class RawUserInfo(TypedDict, total=False):
+    username: str
+    uid: str
+    groups: list[str]
+    extra: dict[str, list[str]]
+
+
+class RawObjectReference(TypedDict, total=False):
+    resource: str
+    namespace: str
+    name: str
+    uid: str
+    apiGroup: str
+    apiVersion: str
+    resourceVersion: str
+    subresource: str
+
+
+class RawEvent(TypedDict, total=False):
+    """An ``audit.k8s.io`` Event as decoded from JSON (wire data: nothing is validated)."""
+
+    kind: str
+    apiVersion: str
+    level: str
+    auditID: str
+    stage: str
+    requestURI: str
+    verb: str
+    user: RawUserInfo
+    impersonatedUser: RawUserInfo
+    sourceIPs: list[str]
+    userAgent: str
+    objectRef: RawObjectReference
+    responseStatus: dict[str, Any]
+    requestObject: dict[str, Any]
+    responseObject: dict[str, Any]
+    requestReceivedTimestamp: str
+    stageTimestamp: str
+    annotations: dict[str, str]
+    #: ``audit.k8s.io/v1beta1`` only.
+    timestamp: str
+    metadata: dict[str, Any]
+
+
+class Decoded(NamedTuple):
+    """What one line held: its events, and one reason per rejected line or item."""
+
+    events: list[RawEvent]
+    rejected: list[Reason]
+
+
+def is_event(obj: dict[str, Any]) -> bool:
+    """Whether a JSON object is one audit event.
+
+    The rule: ``auditID`` is a non-empty string (the API server always sets it, and alerts
+    are named after it); at least one of ``stage``, ``verb``, ``requestURI`` is a string;
+    ``kind``, when present, is ``Event``; ``apiVersion``, when present, is one of
+    :data:`AUDIT_API_VERSIONS`. The last two keep out core ``v1`` Events and other
+    objects that merely carry an ``auditID``.
+    """
+    audit_id = obj.get("auditID")
+    if type(audit_id) is not str or not audit_id:
+        return False
+    if (
+        type(obj.get("stage")) is not str
+        and type(obj.get("verb")) is not str
+        and type(obj.get("requestURI")) is not str
+    ):
+        return False
+    kind = obj.get("kind")
+    if kind is not None and kind != "Event":
+        return False
+    api_version = obj.get("apiVersion")
+    return api_version is None or api_version in AUDIT_API_VERSIONS
+
+
+def decode_line(line: bytes) -> Decoded:
+    """The events of one line; a line that is not JSON is rejected as ``invalid-json``."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return Decoded([], [Reason.INVALID_JSON])
+    if type(value) is dict and is_event(value):
+        return Decoded([value], [])  # type: ignore[list-item]
+    return decode_value(value)
+
+
+def decode_value(value: Any) -> Decoded:
+    """The events of one parsed JSON value (a line, or a whole-file document)."""
+    decoded = Decoded([], [])
+    _collect(value, decoded, top=True)
+    return decoded
+
+
+def _collect(value: Any, into: Decoded, *, top: bool) -> None:
+    """Collect events from ``value``; containers nest one level only (no deep recursion)."""
+    if isinstance(value, dict):
+        if is_event(value):
+            into.events.append(value)  # type: ignore[arg-type]
+            return
+        items = value.get("items")
+        if value.get("kind") == "EventList" and isinstance(items, list):
+            for item in items:
+                _one_event(item, into)
+            return
+        records = value.get("records")
+        if top and isinstance(records, list):
+            for record in records:
+                _collect(record, into, top=False)
+            return
+        if value.get("category") in AKS_AUDIT_CATEGORIES:
+            _envelope(value, into)
+            return
+    elif top and isinstance(value, list):
+        for item in value:
+            _collect(item, into, top=False)
+        return
+    into.rejected.append(Reason.NOT_AN_EVENT)
+
+
+def _one_event(value: Any, into: Decoded) -> None:
+    if isinstance(value, dict) and is_event(value):
+        into.events.append(value)  # type: ignore[arg-type]
+    else:
+        into.rejected.append(Reason.NOT_AN_EVENT)
+
+
+def _envelope(value: dict[str, Any], into: Decoded) -> None:
+    """An AKS diagnostic record: the event is ``properties.log``, as text or as an object."""
+    properties = value.get("properties")
+    log = properties.get("log") if isinstance(properties, dict) else None
+    if isinstance(log, str):
+        try:
+            log = orjson.loads(log)
+        except orjson.JSONDecodeError:
+            into.rejected.append(Reason.INVALID_JSON)
+            return
+    _one_event(log, into)

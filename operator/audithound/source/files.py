@@ -1,0 +1,292 @@
+"""Reading finished inputs: audit log files (plain or gzip) and stdin, event by event.
+
+Fed by: paths given to ``audithound scan`` (``-`` is stdin). Feeds: the pipeline, with
+``(file label, line number, raw event)`` for every event found, in input order; and a
+:class:`ReadStats` that the scan summary prints.
+
+Each input is detected, not trusted by name: gzip by its magic bytes; one JSON value per
+line (``source.decode`` says which values hold events), or one JSON document spanning the
+whole input (a pretty-printed ``EventList`` or array), recognised when the first line does
+not parse on its own but starts a JSON object or array and the second line does not parse
+either. Bad input never stops the read: each bad line is counted by reason and skipped, and
+the events around it are still yielded.
+
+The per-line loop is the hot path of ``scan``: it does one bounded ``readline``, one
+``orjson.loads`` and the event test, and keeps its counters in locals.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import dataclasses
+import functools
+import gzip
+import io
+import itertools
+import sys
+import zlib
+from collections.abc import Generator, Iterable, Iterator
+from typing import IO, Any, Final, NamedTuple
+
+import orjson
+
+from audithound.source import decode
+
+#: Longest line read, in bytes, not counting its final newline; default 4 MiB. Longer lines are
+#: skipped as ``oversized`` without being held in memory whole. Audit events are small
+#: (KiB) except at level ``RequestResponse``, where a large object can take a few hundred
+#: KiB; 4 MiB keeps all of those while bounding what one hostile line can cost.
+MAX_LINE_BYTES: Final = 4 * 1024 * 1024
+
+#: Largest whole-input JSON document parsed, in bytes; default 64 MiB. Such a document is
+#: parsed in memory, where its objects take several times its size: this bounds that to
+#: well under a GiB. A larger one is reported as ``oversized-document`` and read as lines.
+MAX_DOCUMENT_BYTES: Final = 64 * 1024 * 1024
+
+#: How many skipped items of each reason the summary names with their position; the rest
+#: are only counted.
+MAX_EXAMPLES_PER_REASON: Final = 3
+
+#: The label of standard input in positions and summaries.
+STDIN_LABEL: Final = "<stdin>"
+
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+
+
+class SkipExample(NamedTuple):
+    """Where a skipped line was (``file:line``) and why."""
+
+    where: str
+    reason: decode.Reason
+
+
+@dataclasses.dataclass(slots=True)
+class ReadStats:
+    """What a read went through: inputs, lines, events, and what was skipped and why.
+
+    The counts are complete once the iterator of :func:`read` is exhausted or closed.
+    A skipped item is a line, or an item within a line or document (an ``EventList``
+    entry that is not an event); blank lines are counted apart, they are no error.
+    """
+
+    files: int = 0
+    lines: int = 0
+    events: int = 0
+    blank_lines: int = 0
+    skipped: collections.Counter[decode.Reason] = dataclasses.field(
+        default_factory=collections.Counter
+    )
+    examples: list[SkipExample] = dataclasses.field(default_factory=list)
+
+    def skip(self, label: str, line: int, reason: decode.Reason, count: int = 1) -> None:
+        """Count ``count`` skipped items at ``label:line``; remember the first few."""
+        if self.skipped[reason] < MAX_EXAMPLES_PER_REASON:
+            self.examples.append(SkipExample(f"{label}:{line}", reason))
+        self.skipped[reason] += count
+
+
+def read(
+    paths: Iterable[str],
+    stats: ReadStats,
+    *,
+    stdin: IO[bytes] | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    max_document_bytes: int = MAX_DOCUMENT_BYTES,
+) -> Generator[tuple[str, int, decode.RawEvent]]:
+    """Every event of every input, in order, as ``(file label, line number, event)``.
+
+    ``-`` reads ``stdin`` (default: the process's standard input, binary). An input that
+    cannot be opened or read to its end is counted as ``unreadable`` and the next is read.
+    """
+    for path in paths:
+        if path == "-":
+            yield from read_stream(
+                STDIN_LABEL,
+                stdin if stdin is not None else sys.stdin.buffer,
+                stats,
+                max_line_bytes=max_line_bytes,
+                max_document_bytes=max_document_bytes,
+            )
+            continue
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed below, after the generator ran
+        except OSError:
+            stats.skip(path, 0, decode.Reason.UNREADABLE)
+            continue
+        with stream:
+            yield from read_stream(
+                path,
+                stream,
+                stats,
+                max_line_bytes=max_line_bytes,
+                max_document_bytes=max_document_bytes,
+            )
+
+
+def read_stream(
+    label: str,
+    stream: IO[bytes],
+    stats: ReadStats,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    max_document_bytes: int = MAX_DOCUMENT_BYTES,
+) -> Generator[tuple[str, int, decode.RawEvent]]:
+    """Every event of one open binary stream (plain or gzip); the caller closes it."""
+    stats.files += 1
+    lines_before = stats.lines
+    reader = _buffered(stream)
+    try:
+        if reader.peek(2)[:2] == _GZIP_MAGIC:
+            reader = io.BufferedReader(gzip.GzipFile(fileobj=reader, mode="rb"))
+        yield from _read(label, reader, stats, max_line_bytes, max_document_bytes)
+    except (OSError, EOFError, zlib.error):
+        # A read failed midway (corrupt or cut gzip, I/O error): keep what was read.
+        stats.skip(label, stats.lines - lines_before + 1, decode.Reason.UNREADABLE)
+
+
+def _buffered(stream: IO[bytes]) -> io.BufferedReader:
+    if isinstance(stream, io.BufferedReader):
+        return stream
+    return io.BufferedReader(stream)  # type: ignore[arg-type]
+
+
+def _read(
+    label: str,
+    reader: io.BufferedReader,
+    stats: ReadStats,
+    max_line_bytes: int,
+    max_document_bytes: int,
+) -> Iterator[tuple[str, int, decode.RawEvent]]:
+    first = reader.readline(max_line_bytes + 1)
+    if not first:
+        return
+    if first.startswith(codecs.BOM_UTF8):
+        first = first[len(codecs.BOM_UTF8) :]
+    if first.lstrip()[:1] not in (b"{", b"[") or _parses(first):
+        rest = _rest(reader, max_line_bytes)
+        yield from _lines(label, itertools.chain((first,), rest), stats, max_line_bytes)
+        return
+    second = reader.readline(max_line_bytes + 1)
+    if _parses(second):
+        head: tuple[bytes, ...] = (first, second)
+        rest = _rest(reader, max_line_bytes)
+        yield from _lines(label, itertools.chain(head, rest), stats, max_line_bytes)
+        return
+    data = first + second + reader.read(max_document_bytes + 1 - len(first) - len(second))
+    if len(data) <= max_document_bytes:
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            yield from _document(label, data, document, stats)
+            return
+    else:
+        stats.skip(label, 1, decode.Reason.OVERSIZED_DOCUMENT)
+    # Not one document after all: read it as lines, from the start.
+    again = io.BufferedReader(_Prepended(data, reader))
+    yield from _lines(label, _rest(again, max_line_bytes), stats, max_line_bytes)
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _rest(reader: io.BufferedIOBase, max_line_bytes: int) -> Iterator[bytes]:
+    """The remaining lines, each cut at ``max_line_bytes + 1`` bytes (a longer one is bad)."""
+    return iter(functools.partial(reader.readline, max_line_bytes + 1), b"")
+
+
+def _document(
+    label: str, data: bytes, document: Any, stats: ReadStats
+) -> Iterator[tuple[str, int, decode.RawEvent]]:
+    """The events of a whole-input document, all at line 1 (items carry no line)."""
+    stats.lines += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    decoded = decode.decode_value(document)
+    for reason in decoded.rejected:
+        stats.skip(label, 1, reason)
+    stats.events += len(decoded.events)
+    for event in decoded.events:
+        yield label, 1, event
+
+
+def _lines(
+    label: str, lines: Iterator[bytes], stats: ReadStats, max_line_bytes: int
+) -> Iterator[tuple[str, int, decode.RawEvent]]:
+    """The hot loop: one JSON value per line; anything unusual leaves the fast path.
+
+    ``lines`` are cut at ``max_line_bytes + 1`` bytes: a piece that long without its
+    newline belongs to an oversized line (even when the piece happens to parse).
+    """
+    loads = orjson.loads
+    invalid = orjson.JSONDecodeError
+    is_event = decode.is_event
+    number = 0
+    events = 0
+    try:
+        for line in lines:
+            number += 1
+            if len(line) > max_line_bytes and not line.endswith(b"\n"):
+                _drain(lines)
+                stats.skip(label, number, decode.Reason.OVERSIZED)
+                continue
+            try:
+                value = loads(line)
+            except invalid:
+                _bad_line(label, number, line, stats)
+                continue
+            if type(value) is dict and is_event(value):
+                events += 1
+                # A ``dict`` that passed ``is_event`` is a RawEvent; no cast on the hot path.
+                yield label, number, value  # type: ignore[misc]
+                continue
+            decoded = decode.decode_value(value)
+            for reason in decoded.rejected:
+                stats.skip(label, number, reason)
+            for event in decoded.events:
+                events += 1
+                yield label, number, event
+    finally:
+        stats.lines += number
+        stats.events += events
+
+
+def _bad_line(label: str, number: int, line: bytes, stats: ReadStats) -> None:
+    """Classify a line that is not JSON: blank, cut short (last, no newline), or invalid."""
+    if not line.strip():
+        stats.blank_lines += 1
+    elif line.endswith(b"\n"):
+        stats.skip(label, number, decode.Reason.INVALID_JSON)
+    else:
+        stats.skip(label, number, decode.Reason.TRUNCATED)
+
+
+def _drain(lines: Iterator[bytes]) -> None:
+    """Drop the rest of an oversized line, piece by piece, up to and with its newline."""
+    for piece in lines:
+        if piece.endswith(b"\n"):
+            return
+
+
+class _Prepended(io.RawIOBase):
+    """A raw stream that yields ``head`` and then the rest of ``tail``."""
+
+    def __init__(self, head: bytes, tail: io.BufferedReader) -> None:
+        self._head = memoryview(head)
+        self._tail = tail
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        return self._tail.readinto(buffer)

@@ -1,0 +1,131 @@
+"""Alerts say who did what from where, carry no secrets, and have stable names."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+from audithound.alerts import evidence, identity
+from audithound.api import alert as alert_api
+from audithound.rules import compiler
+
+DETECTED = datetime.datetime(2026, 11, 20, 10, 0, 1, tzinfo=datetime.UTC)
+
+SECRET = "c3VwZXItc2VjcmV0LXBhc3N3b3Jk"
+
+
+def rule() -> compiler.CompiledRule:
+    outcome = compiler.compile_rule(
+        "secret-created",
+        {
+            "query": "kubernetes.audit.objectRef.resource:secrets",
+            "severity": "high",
+            "riskScore": 60,
+            "threat": [
+                {
+                    "tactic": {"id": "TA0006", "name": "Credential Access", "reference": "x"},
+                    "technique": [
+                        {"id": "T1552", "name": "Unsecured Credentials", "reference": "y"}
+                    ],
+                }
+            ],
+        },
+    )
+    assert outcome.rule is not None
+    return outcome.rule
+
+
+def raw_event() -> dict[str, Any]:
+    return {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "RequestResponse",
+        "auditID": "1c9d0a4e-3f1b-4c2d-8e7f-0a1b2c3d4e5f",
+        "stage": "ResponseComplete",
+        "requestURI": "/api/v1/namespaces/shop/secrets",
+        "verb": "create",
+        "user": {
+            "username": "system:serviceaccount:ci:deployer",
+            "uid": "42",
+            "groups": ["system:serviceaccounts"],
+            "extra": {"authentication.kubernetes.io/credential-id": ["JTI=abc"]},
+        },
+        "impersonatedUser": {"username": "bob"},
+        "sourceIPs": ["10.0.0.5", "10.0.0.6"],
+        "userAgent": "kubectl/v1.36.3",
+        "objectRef": {"resource": "secrets", "namespace": "shop", "name": "db", "apiVersion": "v1"},
+        "responseStatus": {"metadata": {}, "code": 201},
+        "requestObject": {"kind": "Secret", "data": {"password": SECRET}},
+        "responseObject": {"kind": "Secret", "data": {"password": SECRET}},
+        "stageTimestamp": "2026-11-20T10:00:00.123456Z",
+        "annotations": {
+            "authorization.k8s.io/decision": "allow",
+            "authorization.k8s.io/reason": "RBAC: allowed by RoleBinding",
+            "mutation.webhook.admission.k8s.io/round_0_index_0": '{"mutated":true}',
+        },
+    }
+
+
+def test_alert_is_a_valid_security_alert_without_bodies() -> None:
+    built = evidence.build(rule(), raw_event(), DETECTED)
+    spec = alert_api.SecurityAlertSpec.model_validate(built["spec"])
+    assert spec.rule.severity == "high" and spec.rule.threat[0].tactic.id == "TA0006"
+    assert spec.event_time == "2026-11-20T10:00:00.123456Z"
+    assert spec.detected_time == "2026-11-20T10:00:01Z"
+    assert spec.workflow_status == "open"
+    dumped = json.dumps(built)
+    assert SECRET not in dumped
+    assert "credential-id" not in dumped and "mutation.webhook" not in dumped
+    assert built["spec"]["event"] == {
+        "auditID": "1c9d0a4e-3f1b-4c2d-8e7f-0a1b2c3d4e5f",
+        "stage": "ResponseComplete",
+        "user": {
+            "username": "system:serviceaccount:ci:deployer",
+            "uid": "42",
+            "groups": ["system:serviceaccounts"],
+        },
+        "sourceIPs": ["10.0.0.5", "10.0.0.6"],
+        "verb": "create",
+        "requestURI": "/api/v1/namespaces/shop/secrets",
+        "userAgent": "kubectl/v1.36.3",
+        "decision": "allow",
+        "authorizationReason": "RBAC: allowed by RoleBinding",
+        "stageTimestamp": "2026-11-20T10:00:00.123456Z",
+        "objectRef": {"resource": "secrets", "namespace": "shop", "name": "db", "apiVersion": "v1"},
+        "impersonatedUser": {"username": "bob"},
+        "responseCode": 201,
+    }
+    assert built["labels"] == {
+        "audithound.io/rule": "secret-created",
+        "audithound.io/severity": "high",
+    }
+
+
+def test_reason_reads_as_a_sentence() -> None:
+    built = evidence.build(rule(), raw_event(), DETECTED)
+    assert built["spec"]["reason"] == (
+        "system:serviceaccount:ci:deployer (impersonating bob) was allowed to create "
+        "/api/v1/namespaces/shop/secrets from 10.0.0.5 (+1 more)"
+    )
+    denied = raw_event() | {"annotations": {"authorization.k8s.io/decision": "forbid"}}
+    del denied["impersonatedUser"]
+    assert evidence.reason(evidence.excerpt(denied)).startswith(
+        "system:serviceaccount:ci:deployer was denied create on /api/v1/"
+    )
+    nameless = raw_event() | {"user": {}}
+    assert evidence.reason(evidence.excerpt(nameless)).startswith("a request without a username")
+
+
+def test_name_is_stable_per_rule_event_and_stage() -> None:
+    first = identity.alert_name("secret-created", "id-1", "ResponseComplete")
+    assert first == identity.alert_name("secret-created", "id-1", "ResponseComplete")
+    assert first.startswith("secret-created-") and len(first) == len("secret-created-") + 20
+    others = {
+        identity.alert_name("secret-created", "id-2", "ResponseComplete"),
+        identity.alert_name("secret-created", "id-1", "ResponseStarted"),
+        identity.alert_name("other", "id-1", "ResponseComplete"),
+    }
+    assert first not in others and len(others) == 3
+    long_name = identity.alert_name("r" * 253, "id", "ResponseComplete")
+    assert len(long_name) <= 253

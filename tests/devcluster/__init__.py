@@ -1,0 +1,1 @@
+"""Tests of the local control plane: build, start/stop, audit behaviour, CLI."""

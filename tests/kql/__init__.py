@@ -1,0 +1,1 @@
+"""Tests of the query language alone: parser, renderer, compiler, analysis, wildcards."""
