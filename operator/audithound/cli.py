@@ -56,7 +56,8 @@ def _adhoc(query: str) -> compiler.Outcome:
         },
     )
     placed = tuple(
-        dataclasses.replace(problem, file="--query", rule=ADHOC_RULE) for problem in outcome.problems
+        dataclasses.replace(problem, file="--query", rule=ADHOC_RULE)
+        for problem in outcome.problems
     )
     return dataclasses.replace(outcome, problems=placed)
 

@@ -187,8 +187,6 @@ class Operator:
                     str(self.state_dir),
                     "--node-name",
                     "test-node",
-                    "--events-namespace",
-                    "audithound-system",
                     "--status-interval",
                     "1",
                     "--liveness",

@@ -111,7 +111,7 @@ def test_allowed_anonymous_requests_alert_and_the_rest_stay_silent(
         lambda: kube.get_json(
             "events",
             "-n",
-            "audithound-system",
+            "default",
             "--field-selector",
             f"involvedObject.name={name}",
         )["items"],

@@ -93,7 +93,6 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
         _compile(runtime, body["metadata"]["name"], body)
     sink = kubernetes_sink.KubernetesSink(
         runtime.api,
-        events_namespace=runtime.settings.events_namespace,
         instance=runtime.settings.node_name,
         events_per_second=runtime.settings.events_per_second,
         events_burst=runtime.settings.events_burst,

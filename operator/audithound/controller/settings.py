@@ -29,8 +29,6 @@ class OperatorSettings(pydantic.BaseModel):
     state_dir: pathlib.Path = pathlib.Path("/var/lib/audithound")
     #: Name of this instance in rule status (the node name: one instance per control plane).
     node_name: str = pydantic.Field(default_factory=socket.gethostname, min_length=1)
-    #: Namespace for the Events about SecurityAlerts (cluster-scoped objects need one).
-    events_namespace: str = "audithound-system"
     #: Where to start without a saved position: the rules' longest look-back (Elastic's
     #: ``from``), the beginning of the retained logs, or the end.
     start: StartPolicy = "lookback"
@@ -55,7 +53,6 @@ _ENV = {
     "audit_log": "AUDITHOUND_AUDIT_LOG",
     "state_dir": "AUDITHOUND_STATE_DIR",
     "node_name": "AUDITHOUND_NODE_NAME",
-    "events_namespace": "AUDITHOUND_NAMESPACE",
     "start": "AUDITHOUND_START",
     "poll_interval": "AUDITHOUND_POLL_INTERVAL",
     "events_per_second": "AUDITHOUND_EVENTS_PER_SECOND",
@@ -83,7 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flag("audit_log", "the API server's audit log file", metavar="PATH")
     flag("state_dir", "directory for the saved read position", metavar="DIR")
     flag("node_name", "this instance's name in rule status")
-    flag("events_namespace", "namespace of the Events about SecurityAlerts")
     flag("start", "start without a saved position at", choices=("lookback", "beginning", "end"))
     flag("poll_interval", "seconds between looks at an idle log", metavar="SECONDS")
     flag("events_per_second", "Kubernetes Events per second at most", metavar="N")

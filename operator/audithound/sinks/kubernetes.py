@@ -29,6 +29,9 @@ LOG = logging.getLogger("audithound.sinks.kubernetes")
 #: Kubernetes cuts Event messages at 1024 characters; we cut first, on our terms.
 EVENT_MESSAGE_LIMIT = 1024
 REPORTING_COMPONENT = "audithound.io/operator"
+#: The API server accepts Events about cluster-scoped objects (SecurityAlerts) only in
+#: ``default`` (or no namespace); ``kubectl describe securityalert`` finds them there.
+ALERT_EVENTS_NAMESPACE = "default"
 
 
 class TokenBucket:
@@ -73,14 +76,12 @@ class KubernetesSink:
         self,
         api: client.ApiClient,
         *,
-        events_namespace: str,
         instance: str,
         events_per_second: float,
         events_burst: int,
     ) -> None:
         self._custom = client.CustomObjectsApi(api)
         self._core = client.CoreV1Api(api)
-        self._events_namespace = events_namespace
         self._instance = instance
         self._bucket = TokenBucket(events_per_second, events_burst)
         self.counts = SinkCounts()
@@ -128,7 +129,7 @@ class KubernetesSink:
         metadata = created.get("metadata", {})
         targets = [
             (
-                self._events_namespace,
+                ALERT_EVENTS_NAMESPACE,
                 {
                     "apiVersion": f"{crdgen.GROUP}/{crdgen.VERSION}",
                     "kind": "SecurityAlert",
