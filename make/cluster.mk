@@ -8,7 +8,7 @@ CLUSTER_DIR ?= .cluster
 # MiB before the audit log rotates; the tests' own control plane uses 1.
 CLUSTER_AUDIT_MAXSIZE ?= 100
 
-.PHONY: cluster-binaries cluster cluster-down cluster-status
+.PHONY: cluster-binaries cluster cluster-down cluster-status demo
 
 cluster-binaries:
 	$(CLUSTER_PYTHON) -m audithound.devcluster build
@@ -19,7 +19,14 @@ cluster: cluster-binaries
 		--audit-maxsize $(CLUSTER_AUDIT_MAXSIZE) --crds crds
 
 cluster-down:
+	$(CLUSTER_PYTHON) -m audithound.devcluster.demo down --dir $(CLUSTER_DIR)
 	$(CLUSTER_PYTHON) -m audithound.devcluster down --dir $(CLUSTER_DIR)
+
+# The operator on the local control plane: seed rule, anonymous requests, alerts listed.
+demo: cluster-binaries
+	$(CLUSTER_PYTHON) -m audithound.devcluster status --dir $(CLUSTER_DIR) >/dev/null 2>&1 \
+		|| $(MAKE) --no-print-directory cluster
+	$(CLUSTER_PYTHON) -m audithound.devcluster.demo up --dir $(CLUSTER_DIR)
 
 cluster-status:
 	$(CLUSTER_PYTHON) -m audithound.devcluster status --dir $(CLUSTER_DIR)

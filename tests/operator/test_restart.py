@@ -31,7 +31,9 @@ def test_sigkill_and_rotation_keep_alerts_exactly_once(
         rule_manifest(name, f"user_agent.original:{prefix}/*", maxSignals=10000, interval="1h")
     )
     backups_before = set(control_plane.audit_log.parent.glob("audit-*.log"))
-    operator = Operator(operator_kubeconfig, control_plane.audit_log, tmp_path / "state")
+    operator = Operator(
+        operator_kubeconfig, control_plane.audit_log, tmp_path / "state", node_name="test-node"
+    )
     operator.start()
     eventually(lambda: ready(kube, name), what="the burst rule")
     sent = 0
@@ -90,7 +92,9 @@ def test_rotation_while_down_resumes_from_the_rotated_file(
     kube.apply(
         rule_manifest(name, f"user_agent.original:{prefix}/*", maxSignals=10000, interval="1h")
     )
-    operator = Operator(operator_kubeconfig, control_plane.audit_log, tmp_path / "state")
+    operator = Operator(
+        operator_kubeconfig, control_plane.audit_log, tmp_path / "state", node_name="test-node"
+    )
     operator.start()
     eventually(lambda: ready(kube, name), what="the rule")
     kube.admin_get("/api/v1/namespaces/default/configmaps?limit=1", f"{prefix}/first")

@@ -71,7 +71,7 @@ DEFINITIONS: tuple[Definition, ...] = (
         model=alert.SecurityAlert,
         kind="SecurityAlert",
         plural="securityalerts",
-        short_names=("sa", "salert"),
+        short_names=("secalert", "salert"),
         columns=(
             Column("Rule", ".spec.rule.name"),
             Column("Severity", ".spec.rule.severity"),
