@@ -23,10 +23,11 @@ class Evaluator:
 
     def evaluate(self, event: Any) -> list[compiler.CompiledRule]:
         """The rules that match ``event``, in rule order."""
-        rules = self.rules.rules
+        rules = self.rules
+        everything = rules.rules
         matched: list[compiler.CompiledRule] = []
-        for position in self.rules.candidates(event):
-            rule = rules[position]
+        for position in rules.candidates(event):
+            rule = everything[position]
             try:
                 hit = rule.matches(event)
             except Exception:

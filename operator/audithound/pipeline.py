@@ -67,6 +67,15 @@ class Pipeline:
         matched = self.evaluator.evaluate(event)
         if not matched:
             return 0
+        return self._alert(event, matched, at)
+
+    def _alert(
+        self,
+        event: Mapping[str, Any],
+        matched: list[compiler.CompiledRule],
+        at: datetime.datetime | None,
+    ) -> int:
+        """Turn the rules that matched ``event`` into alerts; returns how many were new."""
         detected = self._now()
         when = at or event_time(event) or detected
         created = 0
@@ -83,10 +92,14 @@ class Pipeline:
         return created
 
     def run(self, events: Iterable[tuple[str, int, Mapping[str, Any]]]) -> None:
-        """Process every event of a finite source (``scan``)."""
-        handle = self.handle
+        """Process every event of a finite source (``scan``), as :meth:`handle` does; most
+        events match nothing, so the loop calls the evaluator directly."""
+        evaluate = self.evaluator.evaluate
+        alert = self._alert
         for _, _, event in events:
-            handle(event)
+            matched = evaluate(event)
+            if matched:
+                alert(event, matched, None)
         self.sink.close()
 
     def rule_names(self) -> list[str]:

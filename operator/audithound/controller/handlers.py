@@ -20,12 +20,13 @@ import typing
 from typing import Any
 
 import kopf
+import prometheus_client
 from kubernetes import client, config
 from kubernetes.client import exceptions
 
 from audithound.api import crdgen
+from audithound.controller import metrics, status, tailing
 from audithound.controller import settings as settings_
-from audithound.controller import status, tailing
 from audithound.rules import compiler
 from audithound.rules import registry as registry_
 from audithound.sinks import kubernetes as kubernetes_sink
@@ -43,6 +44,7 @@ class Runtime:
     registry: registry_.Registry = dataclasses.field(default_factory=registry_.Registry)
     api: client.ApiClient | None = None
     loop: tailing.TailLoop | None = None
+    sink: kubernetes_sink.KubernetesSink | None = None
     stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
@@ -91,13 +93,23 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
     listing = await asyncio.to_thread(custom.list_cluster_custom_object, *RULES)
     for body in typing.cast(dict[str, Any], listing).get("items", []):
         _compile(runtime, body["metadata"]["name"], body)
-    sink = kubernetes_sink.KubernetesSink(
+    runtime.sink = sink = kubernetes_sink.KubernetesSink(
         runtime.api,
         instance=runtime.settings.node_name,
         events_per_second=runtime.settings.events_per_second,
         events_burst=runtime.settings.events_burst,
     )
-    runtime.loop = tailing.TailLoop(runtime.settings, runtime.registry, sink)
+    if runtime.settings.metrics:
+        host, port = runtime.settings.metrics.rsplit(":", 1)
+        collectors = prometheus_client.CollectorRegistry()
+        collectors.register(
+            metrics.OperatorCollector(lambda: runtime.loop, runtime.registry, lambda: runtime.sink)
+        )
+        prometheus_client.start_http_server(int(port), host or "0.0.0.0", registry=collectors)
+    # Finding the start (a look-back scans the log) reads files: not on the event loop.
+    runtime.loop = await asyncio.to_thread(
+        tailing.TailLoop, runtime.settings, runtime.registry, sink
+    )
     runtime.tasks = [
         asyncio.create_task(tailing.run(runtime.loop, runtime.settings, runtime.stop)),
         asyncio.create_task(_write_summaries(runtime)),

@@ -47,6 +47,8 @@ class OperatorSettings(pydantic.BaseModel):
     status_interval: float = pydantic.Field(default=10.0, gt=0)
     #: Liveness/readiness endpoint served by kopf (``http://0.0.0.0:8080/healthz``); empty: off.
     liveness: str = "http://0.0.0.0:8080/healthz"
+    #: Prometheus metrics as ``host:port`` (``0.0.0.0:9090``); empty: off.
+    metrics: str = "0.0.0.0:9090"
 
 
 _ENV = {
@@ -58,6 +60,7 @@ _ENV = {
     "events_per_second": "AUDITHOUND_EVENTS_PER_SECOND",
     "status_interval": "AUDITHOUND_STATUS_INTERVAL",
     "liveness": "AUDITHOUND_LIVENESS",
+    "metrics": "AUDITHOUND_METRICS",
 }
 
 
@@ -85,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flag("events_per_second", "Kubernetes Events per second at most", metavar="N")
     flag("status_interval", "seconds between rule status updates", metavar="SECONDS")
     flag("liveness", "liveness endpoint URL ('' to disable)", metavar="URL")
+    flag("metrics", "Prometheus metrics address ('' to disable)", metavar="HOST:PORT")
 
 
 def from_arguments(args: argparse.Namespace) -> OperatorSettings:

@@ -99,7 +99,9 @@ class TailLoop:
         )
         self.pipeline = pipeline.Pipeline(registry.ruleset, sink)
         self.progress = Progress()
-        self._pending: list[tail.Record] = []
+        # Apply the start now, not at the first step: lines written after the operator
+        # reported itself started must never fall before its start position.
+        self._pending: list[tail.Record] = self._tailer.poll(settings.batch_lines)
         self._done = 0
 
     def step(self) -> int:

@@ -156,7 +156,7 @@ class ControlPlane:
         self.audit_policy.write_bytes(
             resources.files("audithound.devcluster").joinpath("audit-policy.yaml").read_bytes()
         )
-        etcd_client, etcd_peer, secure_port = _free_ports(3)
+        etcd_client, etcd_peer, secure_port = free_ports(3)
         self._server = f"https://127.0.0.1:{secure_port}"
         try:
             etcd = self._spawn("etcd", self._etcd_command(binaries.etcd, etcd_client, etcd_peer))
@@ -350,7 +350,8 @@ def stop_recorded(directory: Path, timeout: float = 10.0) -> list[str]:
     return killed
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
+    """``count`` different free TCP ports on 127.0.0.1."""
     # Hold every socket open until all are bound, so the ports differ from each other.
     with contextlib.ExitStack() as stack:
         sockets = [stack.enter_context(socket.socket()) for _ in range(count)]

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from audithound.devcluster import process
+from audithound.devcluster import controlplane, process
 
 NAMESPACE = "audithound-system"
 SERVICE_ACCOUNT = "audithound"
@@ -136,14 +135,6 @@ def install_identity(
     return target
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class OperatorProcess:
     """``audithound run`` as a child process with its own state directory and log file.
 
@@ -169,7 +160,7 @@ class OperatorProcess:
         self.node_name = node_name
         self.status_interval = status_interval
         self.detach = detach
-        self.port = free_port()
+        self.port, self.metrics_port = controlplane.free_ports(2)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
@@ -193,6 +184,8 @@ class OperatorProcess:
                     str(self.status_interval),
                     "--liveness",
                     f"http://127.0.0.1:{self.port}/healthz",
+                    "--metrics",
+                    f"127.0.0.1:{self.metrics_port}",
                 ],
                 env=env,
                 stdout=log,
@@ -214,6 +207,14 @@ class OperatorProcess:
         except (OSError, ValueError):
             return None
         return body if body.get("audit", {}).get("started") else None
+
+    def metric(self, name: str) -> float:
+        """One unlabelled sample from the Prometheus endpoint (0 when absent)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as reply:
+            for line in reply.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return 0.0
 
     def kill(self) -> None:
         """SIGKILL: no clean-up and no last checkpoint, the crash case."""

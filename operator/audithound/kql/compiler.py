@@ -46,6 +46,8 @@ _Compiled = Predicate | bool
 # A test of one field's values; the document is passed along for ``*`` (field presence).
 _ValuesTest = Callable[[list[Any], Any], bool]
 _Presence = Callable[[Any], bool] | None
+# A test of one field's values that needs nothing else (no ``*`` inside).
+_PlainTest = Callable[[list[Any]], bool]
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -87,7 +89,7 @@ def _compile(node: nodes.Node, access: documents.FieldAccess) -> _Compiled:
             return _any_of(alternatives)
         case nodes.And(children):
             conjuncts: list[_Compiled] = []
-            for child in sorted(children, key=_cost):
+            for child in sorted(children, key=_order):
                 conjuncts.append(_compile(child, access))
                 if conjuncts[-1] is False:
                     break
@@ -122,6 +124,9 @@ def _any_of(parts: list[_Compiled]) -> _Compiled:
     if len(closures) == 2:
         first, second = closures
         return lambda document: first(document) or second(document)
+    if len(closures) == 3:
+        one, two, three = closures
+        return lambda document: one(document) or two(document) or three(document)
     predicates = tuple(closures)
 
     def any_of(document: Any) -> bool:
@@ -144,6 +149,9 @@ def _all_of(parts: list[_Compiled]) -> _Compiled:
     if len(closures) == 2:
         first, second = closures
         return lambda document: first(document) and second(document)
+    if len(closures) == 3:
+        one, two, three = closures
+        return lambda document: one(document) and two(document) and three(document)
     predicates = tuple(closures)
 
     def all_of(document: Any) -> bool:
@@ -153,6 +161,13 @@ def _all_of(parts: list[_Compiled]) -> _Compiled:
         return True
 
     return all_of
+
+
+def _order(node: nodes.Node) -> tuple[bool, int]:
+    """Conjuncts run positive conditions first, cheap before costly: a positive condition
+    usually rules the document out (``verb:create``), an exclusion (``not ...``) usually lets
+    it through, so testing it first would rarely save the others."""
+    return isinstance(node, nodes.Not), _cost(node)
 
 
 def _cost(node: nodes.Node) -> int:
@@ -230,19 +245,94 @@ def _match(field: str, value: nodes.ValueNode, access: documents.FieldAccess) ->
             return lambda document: not texts.isdisjoint(get(document))
         matches = _texts_matcher(texts)
         return lambda document: matches(get(document))
+    plain = _plain_test(value)
+    if plain is not None:
+        return lambda document: plain(get(document))
     test = _values_test(value, access.present(field))
     return lambda document: test(get(document), document)
 
 
-def _values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
-    """A test of a field's values; ``present`` is None where values alone decide presence."""
+def _plain_test(value: nodes.ValueNode) -> _PlainTest | None:
+    """A test that needs the values only, for value trees without ``*`` (field presence), else
+    None. Such a test takes one argument: one call fewer per document than a
+    :data:`_ValuesTest`; in a value list, exact texts become one set test and prefix-only or
+    suffix-only globs one ``startswith``/``endswith`` (:func:`_affixes_matcher`)."""
     match value:
         case nodes.Text(text):
-            matches = _texts_matcher([text])
-            return lambda values, document: matches(values)
+            return _texts_matcher([text])
         case nodes.Pattern(parts):
-            glob = _glob_matcher(parts)
-            return lambda values, document: glob(values)
+            return _glob_matcher(parts)
+        case nodes.Exists():
+            return None
+        case nodes.ValueOr(children):
+            tests = _alternatives(children)
+            return None if tests is None else _any_plain(tests)
+        case nodes.ValueAnd(children):
+            conjuncts = [_plain_test(child) for child in children]
+            chain = tuple(test for test in conjuncts if test is not None)
+            if len(chain) < len(conjuncts):
+                return None
+
+            def all_plain(values: list[Any]) -> bool:
+                for test in chain:  # noqa: SIM110
+                    if not test(values):
+                        return False
+                return True
+
+            return all_plain
+        case nodes.ValueNot(child):
+            inner = _plain_test(child)
+            if inner is None:
+                return None
+            negated = inner
+            return lambda values: not negated(values)
+        case _:
+            raise TypeError(f"not a value node: {value!r}")
+
+
+def _alternatives(children: Sequence[nodes.ValueNode]) -> list[_PlainTest] | None:
+    """The plain tests of a value list's alternatives, grouped (None: one needs presence)."""
+    texts = [child.text for child in children if isinstance(child, nodes.Text)]
+    starts = tuple(affix for child in children if (affix := _affix(child, 0)) is not None)
+    ends = tuple(affix for child in children if (affix := _affix(child, 1)) is not None)
+    tests: list[_PlainTest] = []
+    if texts:
+        tests.append(_texts_matcher(texts))
+    if starts or ends:
+        tests.append(_affixes_matcher(starts, ends))
+    for child in children:
+        if isinstance(child, nodes.Text) or _affix(child, 0) or _affix(child, 1):
+            continue
+        test = _plain_test(child)
+        if test is None:
+            return None
+        tests.append(test)
+    return tests
+
+
+def _any_plain(tests: list[_PlainTest]) -> _PlainTest:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda values: first(values) or second(values)
+    chain = tuple(tests)
+
+    def any_plain(values: list[Any]) -> bool:
+        for test in chain:  # noqa: SIM110
+            if test(values):
+                return True
+        return False
+
+    return any_plain
+
+
+def _values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
+    """A test of a field's values; ``present`` is None where values alone decide presence."""
+    plain = _plain_test(value)
+    if plain is not None:
+        return lambda values, document: plain(values)
+    match value:
         case nodes.Exists():
             if present is None:
                 return lambda values, document: bool(values)
@@ -250,18 +340,22 @@ def _values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
             # Scalars found means present; only an object-valued field needs the walk.
             return lambda values, document: bool(values) or exists(document)
         case nodes.ValueOr(children):
-            texts = [child.text for child in children if isinstance(child, nodes.Text)]
+            alternatives = _alternatives(
+                [child for child in children if _plain_test(child) is not None]
+            )
             tests = [
-                _values_test(child, present)
-                for child in children
-                if not isinstance(child, nodes.Text)
+                _values_test(child, present) for child in children if _plain_test(child) is None
             ]
-            if texts:
-                matches = _texts_matcher(texts)
-                tests.insert(0, lambda values, document: matches(values))
+            if alternatives:
+                grouped = _any_plain(alternatives)
+                tests.insert(0, lambda values, document: grouped(values))
             return _any_value_test(tests)
         case nodes.ValueAnd(children):
             return _all_value_test([_values_test(child, present) for child in children])
+        case nodes.ValueNot(nodes.Exists()) if present is not None:
+            missing = present
+            # ``not *``: no scalar, and no object holding one either.
+            return lambda values, document: not values and not missing(document)
         case nodes.ValueNot(child):
             inner = _values_test(child, present)
             return lambda values, document: not inner(values, document)
@@ -272,6 +366,9 @@ def _values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
 def _any_value_test(tests: list[_ValuesTest]) -> _ValuesTest:
     if len(tests) == 1:
         return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda values, document: first(values, document) or second(values, document)
     chain = tuple(tests)
 
     def any_value(values: list[Any], document: Any) -> bool:
@@ -320,6 +417,47 @@ def _texts_matcher(texts: Iterable[str]) -> Callable[[list[Any]], bool]:
         return False
 
     return typed
+
+
+def _affix(value: nodes.ValueNode, end: int) -> str | None:
+    """The literal of a prefix-only glob (``p*``, ``end`` 0) or a suffix-only one (``*s``, 1)."""
+    if isinstance(value, nodes.Pattern) and len(value.parts) == 2:
+        literal, other = value.parts[end], value.parts[1 - end]
+        if literal and not other:
+            return literal
+    return None
+
+
+def _affixes_matcher(starts: tuple[str, ...], ends: tuple[str, ...]) -> Callable[[list[Any]], bool]:
+    """Whether any string value starts with one of ``starts`` or ends with one of ``ends``:
+    a value list of such globs (``ua:(curl/* or python-requests/*)``) costs one C-level
+    ``startswith``/``endswith`` per value, whatever the number of globs."""
+    if not ends:
+
+        def starting(values: list[Any]) -> bool:
+            for item in values:  # noqa: SIM110
+                if type(item) is str and item.startswith(starts):
+                    return True
+            return False
+
+        return starting
+    if not starts:
+
+        def ending(values: list[Any]) -> bool:
+            for item in values:  # noqa: SIM110
+                if type(item) is str and item.endswith(ends):
+                    return True
+            return False
+
+        return ending
+
+    def either(values: list[Any]) -> bool:
+        for item in values:
+            if type(item) is str and (item.startswith(starts) or item.endswith(ends)):
+                return True
+        return False
+
+    return either
 
 
 def _glob_matcher(parts: Sequence[str]) -> Callable[[list[Any]], bool]:

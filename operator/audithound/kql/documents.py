@@ -210,6 +210,8 @@ def values_at(segments: Sequence[str]) -> Getter:
                 found = doc.get(key)
                 if type(found) is str:
                     return [found] if found else []
+                if found is None:
+                    return []
                 out: list[Any] = []
                 add_leaves(found, out)
                 return out
@@ -228,11 +230,58 @@ def values_at(segments: Sequence[str]) -> Getter:
                     found = inner.get(second)
                     if type(found) is str:
                         return [found] if found else []
+                    if found is None:
+                        return []
                     out: list[Any] = []
                     add_leaves(found, out)
                     return out
                 elif inner is None and joined not in doc:
                     return []
+            return general(doc)
+
+        return two
+
+    return general
+
+
+def presence_at(segments: Sequence[str]) -> Presence:
+    """The presence test of a path: :func:`presence_of` over :func:`resolve`, sped up.
+
+    As :func:`values_at` does for values: a path one or two objects deep whose value is a
+    string or missing is answered without building the list of nodes.
+    """
+    general = presence_of(resolve(segments))
+    if len(segments) == 1:
+        key = segments[0]
+
+        def one(doc: Any) -> bool:
+            if type(doc) is dict:
+                found = doc.get(key)
+                if found is None:
+                    return False
+                if type(found) is str:
+                    return bool(found)
+                return has_leaf(found)
+            return general(doc)
+
+        return one
+
+    if len(segments) == 2:
+        first, second = segments
+        joined = ".".join(segments)
+
+        def two(doc: Any) -> bool:
+            if type(doc) is dict and joined not in doc:
+                inner = doc.get(first)
+                if inner is None:
+                    return False
+                if type(inner) is dict:
+                    found = inner.get(second)
+                    if found is None:
+                        return False
+                    if type(found) is str:
+                        return bool(found)
+                    return has_leaf(found)
             return general(doc)
 
         return two
@@ -295,7 +344,7 @@ class JsonFieldAccess:
         return values_at(split_field(field))
 
     def present(self, field: str) -> Presence:
-        return presence_of(resolve(split_field(field)))
+        return presence_at(split_field(field))
 
     def elements(self, field: str) -> tuple[Elements, FieldAccess]:
         return objects_of(resolve(split_field(field))), self

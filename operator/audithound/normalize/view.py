@@ -212,11 +212,18 @@ def _annotation(key: str) -> Callable[[Any], Any]:
         return single
 
     if candidates is not None:
-        tried = candidates
+        first, *others = candidates
+        tried = tuple(others)
+        any_other = frozenset(others)
 
         def some(raw: Any) -> Any:
             annotations = raw.get("annotations")
             if type(annotations) is dict:
+                # The all-dots key is the one API servers write; the others are tried only
+                # when one of them is there (one C-level pass over the few keys of the map).
+                value = annotations.get(first, _MISSING)
+                if value is not _MISSING or any_other.isdisjoint(annotations):
+                    return value
                 for candidate in tried:
                     value = annotations.get(candidate, _MISSING)
                     if value is not _MISSING:
@@ -446,7 +453,9 @@ def _audit_field(segments: list[str]) -> _Compiled:
             return _metadata_free_object(head)
         return _json(_below_metadata_free(head, rest))
     return dataclasses.replace(
-        _json(documents.resolve(segments)), values=documents.values_at(segments)
+        _json(documents.resolve(segments)),
+        values=documents.values_at(segments),
+        present=documents.presence_at(segments),
     )
 
 
@@ -478,8 +487,16 @@ def _annotation_field(key: str, rest: list[str]) -> _Compiled:
             value = value_of(raw)
             return [] if value is _MISSING or value is None else [value]
 
+        def present(raw: Any) -> bool:
+            value = value_of(raw)
+            if value is _MISSING or value is None:
+                return False
+            if type(value) is str:
+                return bool(value)
+            return documents.has_leaf(value)
+
         compiled = _json(nodes)
-        return dataclasses.replace(compiled, values=get)
+        return dataclasses.replace(compiled, values=get, present=present)
 
     below = documents.resolve(rest)
 

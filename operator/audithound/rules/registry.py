@@ -45,6 +45,10 @@ class Registry:
         ]
         self.ruleset = ruleset.RuleSet(rule for rule in rules if rule is not None)
 
+    def invalid_count(self) -> int:
+        """Rules whose spec or query has errors."""
+        return sum(1 for outcome in self._outcomes.values() if outcome.rule is None)
+
     def longest_lookback(self) -> datetime.timedelta:
         """How far back to start without a saved position: the longest ``from`` of the rules."""
         return max((rule.lookback for rule in self.ruleset.rules), default=datetime.timedelta())

@@ -1,0 +1,87 @@
+"""Prometheus metrics of the operator, read from its counters when scraped.
+
+Fed by: the audit loop's progress, the pipeline's per-rule counts and the sink's counts.
+Feeds: ``/metrics`` on ``--metrics`` (the DaemonSet's metrics Service). A collector reads the
+counters at scrape time, so the per-event path pays nothing for metrics.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterator
+
+from prometheus_client import core, registry
+
+from audithound.controller import tailing
+from audithound.rules import registry as rules_registry
+from audithound.sinks import kubernetes as kubernetes_sink
+
+
+class OperatorCollector(registry.Collector):
+    """Exports what the operator has done since it started."""
+
+    def __init__(
+        self,
+        loop: Callable[[], tailing.TailLoop | None],
+        rules: rules_registry.Registry,
+        sink: Callable[[], kubernetes_sink.KubernetesSink | None],
+    ) -> None:
+        self._loop = loop
+        self._rules = rules
+        self._sink = sink
+
+    def collect(self) -> Iterator[core.Metric]:
+        loop = self._loop()
+        rules = core.GaugeMetricFamily(
+            "audithound_rules", "DetectionRules by whether they run.", labels=["state"]
+        )
+        active = len(self._rules.ruleset)
+        rules.add_metric(["active"], active)
+        rules.add_metric(["invalid"], self._rules.invalid_count())
+        yield rules
+        if loop is None:
+            return
+        progress = loop.progress
+        yield core.CounterMetricFamily(
+            "audithound_audit_lines", "Audit log lines read.", value=progress.lines
+        )
+        yield core.CounterMetricFamily(
+            "audithound_audit_events", "Audit events evaluated.", value=progress.events
+        )
+        skipped = core.CounterMetricFamily(
+            "audithound_audit_skipped_lines", "Audit lines skipped, by reason.", labels=["reason"]
+        )
+        for reason, count in progress.skipped.items():
+            skipped.add_metric([reason], count)
+        yield skipped
+        yield core.CounterMetricFamily(
+            "audithound_batch_failures", "Batches retried after a failure.", value=progress.failures
+        )
+        lag = progress.lag_seconds(datetime.datetime.now(datetime.UTC))
+        if lag is not None:
+            yield core.GaugeMetricFamily(
+                "audithound_audit_lag_seconds",
+                "Now minus the event time of the newest line read.",
+                value=lag,
+            )
+        scan = loop.pipeline
+        for name, help_text, counts in (
+            ("audithound_matches", "Events that matched a rule.", scan.evaluator.matches),
+            ("audithound_alerts", "SecurityAlerts created.", scan.counts.alerts),
+            ("audithound_alert_duplicates", "Alerts that existed already.", scan.counts.duplicates),
+            ("audithound_alerts_dropped", "Matches over maxSignals.", scan.limiter.dropped_total),
+            ("audithound_rule_failures", "Events a rule failed on.", scan.evaluator.failures),
+        ):
+            family = core.CounterMetricFamily(name, help_text, labels=["rule"])
+            for rule, count in counts.items():
+                family.add_metric([rule], count)
+            yield family
+        sink = self._sink()
+        if sink is not None:
+            events = core.CounterMetricFamily(
+                "audithound_kubernetes_events", "Kubernetes Events, by outcome.", labels=["outcome"]
+            )
+            events.add_metric(["created"], sink.counts.events)
+            events.add_metric(["rate_limited"], sink.counts.events_limited)
+            events.add_metric(["failed"], sink.counts.events_failed)
+            yield events
