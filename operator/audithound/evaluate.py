@@ -23,11 +23,8 @@ class Evaluator:
 
     def evaluate(self, event: Any) -> list[compiler.CompiledRule]:
         """The rules that match ``event``, in rule order."""
-        rules = self.rules
-        everything = rules.rules
         matched: list[compiler.CompiledRule] = []
-        for position in rules.candidates(event):
-            rule = everything[position]
+        for rule in self.rules.candidates(event):
             try:
                 hit = rule.matches(event)
             except Exception:

@@ -27,9 +27,14 @@ class CrdError(RuntimeError):
 
 
 def load_manifests(directory: Path) -> list[dict[str, Any]]:
-    """Every CRD document in `directory`, files in name order; anything else is an error."""
+    """Every CRD document in `directory`, files in name order; anything else is an error.
+
+    A `kustomization.yaml` (crds/ has one, for manifests/) is not a manifest: it is skipped.
+    """
     documents: list[dict[str, Any]] = []
     for path in sorted(p for p in directory.iterdir() if p.suffix in _SUFFIXES):
+        if path.name == "kustomization.yaml":
+            continue
         for document in yaml.safe_load_all(path.read_text()):
             if document is None:
                 continue

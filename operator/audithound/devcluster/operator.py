@@ -106,7 +106,7 @@ def install_identity(
     """Apply the namespace and RBAC of ``manifests``, mint a ServiceAccount token, and write
     a kubeconfig holding it to ``target``."""
     for name in ("namespace.yaml", "rbac.yaml"):
-        kubectl(admin_kubeconfig, "apply", "-f", str(manifests / name))
+        kubectl(admin_kubeconfig, "apply", "-f", str(manifests / "base" / name))
     token = kubectl(
         admin_kubeconfig,
         "create",

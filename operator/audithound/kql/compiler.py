@@ -261,6 +261,11 @@ def _plain_test(value: nodes.ValueNode) -> _PlainTest | None:
         case nodes.Text(text):
             return _texts_matcher([text])
         case nodes.Pattern(parts):
+            prefix, suffix = _affix(value, 0), _affix(value, 1)
+            if prefix is not None or suffix is not None:
+                return _affixes_matcher(
+                    () if prefix is None else (prefix,), () if suffix is None else (suffix,)
+                )
             return _glob_matcher(parts)
         case nodes.Exists():
             return None
@@ -348,6 +353,9 @@ def _values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
             ]
             if alternatives:
                 grouped = _any_plain(alternatives)
+                if len(tests) == 1:
+                    (rest,) = tests
+                    return lambda values, document: grouped(values) or rest(values, document)
                 tests.insert(0, lambda values, document: grouped(values))
             return _any_value_test(tests)
         case nodes.ValueAnd(children):

@@ -473,30 +473,7 @@ def _annotations_object() -> _Compiled:
 def _annotation_field(key: str, rest: list[str]) -> _Compiled:
     value_of = _annotation(key)
     if not rest:
-
-        def get(raw: Any) -> list[Any]:
-            value = value_of(raw)
-            if type(value) is str:
-                return [value] if value else []
-            out: list[Any] = []
-            if value is not _MISSING:
-                documents.add_leaves(value, out)
-            return out
-
-        def nodes(raw: Any) -> list[Any]:
-            value = value_of(raw)
-            return [] if value is _MISSING or value is None else [value]
-
-        def present(raw: Any) -> bool:
-            value = value_of(raw)
-            if value is _MISSING or value is None:
-                return False
-            if type(value) is str:
-                return bool(value)
-            return documents.has_leaf(value)
-
-        compiled = _json(nodes)
-        return dataclasses.replace(compiled, values=get, present=present)
+        return _annotation_value(key, value_of)
 
     below = documents.resolve(rest)
 
@@ -505,6 +482,62 @@ def _annotation_field(key: str, rest: list[str]) -> _Compiled:
         return [] if value is _MISSING or value is None else below(value)
 
     return _json(nested)
+
+
+def _annotation_value(key: str, value_of: Callable[[Any], Any]) -> _Compiled:
+    """The annotation ``key`` itself. Its ``values`` and ``present`` run once per event for a
+    decision or a Pod Security annotation, so they look up the all-dots raw key inline (the
+    one API servers write) and call ``value_of`` only when another spelling is there."""
+
+    def general_get(raw: Any) -> list[Any]:
+        value = value_of(raw)
+        if type(value) is str:
+            return [value] if value else []
+        out: list[Any] = []
+        if value is not _MISSING:
+            documents.add_leaves(value, out)
+        return out
+
+    def general_present(raw: Any) -> bool:
+        value = value_of(raw)
+        if value is _MISSING or value is None:
+            return False
+        if type(value) is str:
+            return bool(value)
+        return documents.has_leaf(value)
+
+    def nodes(raw: Any) -> list[Any]:
+        value = value_of(raw)
+        return [] if value is _MISSING or value is None else [value]
+
+    compiled = _json(nodes)
+    candidates = annotation_candidates(key)
+    if candidates is None:
+        return dataclasses.replace(compiled, values=general_get, present=general_present)
+    first = candidates[0]
+    others = frozenset(candidates[1:])
+
+    def get(raw: Any) -> list[Any]:
+        annotations = raw.get("annotations")
+        if type(annotations) is dict:
+            value = annotations.get(first, _MISSING)
+            if type(value) is str:
+                return [value] if value else []
+            if value is _MISSING and others.isdisjoint(annotations):
+                return []
+        return general_get(raw)
+
+    def present(raw: Any) -> bool:
+        annotations = raw.get("annotations")
+        if type(annotations) is dict:
+            value = annotations.get(first, _MISSING)
+            if type(value) is str:
+                return bool(value)
+            if value is _MISSING and others.isdisjoint(annotations):
+                return False
+        return general_present(raw)
+
+    return dataclasses.replace(compiled, values=get, present=present)
 
 
 def _metadata_free_object(head: str) -> _Compiled:

@@ -18,8 +18,8 @@ that nearly every event holds (:data:`COMMON_VALUES`) is no index at all. Fields
 values in every event (``event.dataset``) are never used.
 
 Per event the rules filed under the values found are combined as a bit mask (bit ``i`` is
-rule ``i``); the positions of each mask seen are remembered, so an event costs a few
-dictionary lookups and one ``or`` per index hit, with no sorting.
+rule ``i``); the rules of each mask seen are remembered, so an event costs a few dictionary
+lookups and one ``or`` per index hit, with no sorting.
 
 A rule set is immutable: the operator swaps in a new one when a rule changes.
 """
@@ -64,7 +64,7 @@ COMMON_VALUES: Final[Mapping[str, frozenset[str]]] = {
     "kubernetes.audit.annotations.authorization_k8s_io/decision": frozenset({"allow"}),
 }
 
-#: Distinct candidate masks whose positions one rule set remembers. Events fall into few
+#: Distinct candidate masks whose rules one rule set remembers. Events fall into few
 #: combinations of index hits (one per resource and outcome seen, roughly), so this is
 #: rarely reached; when it is, the memory starts afresh rather than growing.
 MASK_MEMO_SIZE: Final = 4096
@@ -87,7 +87,8 @@ class RuleSet:
         self.index_fields: dict[str, str] = {}
         self._always: int
         self._indexes: tuple[tuple[Callable[[Any], list[Any]], dict[Any, int]], ...]
-        self._memo: dict[int, tuple[int, ...]] = {}
+        self._memo: dict[int, tuple[compiler.CompiledRule, ...]] = {}
+        self._everything: tuple[compiler.CompiledRule, ...]
         self._build()
 
     def _build(self) -> None:
@@ -111,27 +112,28 @@ class RuleSet:
             for value in required[field]:
                 table[value] = table.get(value, 0) | bit
         self._always = always
+        self._everything = self._select(always)
         ordered = sorted(tables, key=lambda name: _RANKS.get(name, OTHER_RANK))
         self._indexes = tuple((_ACCESS.values(field), tables[field]) for field in ordered)
 
     def __len__(self) -> int:
         return len(self.rules)
 
-    def candidates(self, event: Any) -> tuple[int, ...]:
-        """Positions of the rules that may match ``event``, in rule order."""
+    def candidates(self, event: Any) -> tuple[compiler.CompiledRule, ...]:
+        """The rules that may match ``event``, in rule order."""
+        if not self._indexes:
+            return self._everything
         mask = self._always
         for values, table in self._indexes:
             for value in values(event):
-                hit = table.get(value)
-                if hit is not None:
-                    mask |= hit
+                mask |= table.get(value, 0)
         found = self._memo.get(mask)
         if found is None:
-            found = self._positions(mask)
+            found = self._select(mask)
         return found
 
-    def _positions(self, mask: int) -> tuple[int, ...]:
-        found = tuple(position for position in range(len(self.rules)) if mask >> position & 1)
+    def _select(self, mask: int) -> tuple[compiler.CompiledRule, ...]:
+        found = tuple(rule for position, rule in enumerate(self.rules) if mask >> position & 1)
         if len(self._memo) >= MASK_MEMO_SIZE:
             self._memo.clear()
         self._memo[mask] = found

@@ -23,8 +23,11 @@ from typing import Any, Final, NamedTuple, TypedDict
 
 import orjson
 
+#: The ``apiVersion`` of the audit events current API servers write.
+AUDIT_V1: Final = "audit.k8s.io/v1"
+
 #: The ``apiVersion`` values of audit events this reader knows.
-AUDIT_API_VERSIONS: Final = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1"})
+AUDIT_API_VERSIONS: Final = frozenset({AUDIT_V1, "audit.k8s.io/v1beta1"})
 
 #: AKS diagnostic categories that carry API server audit events.
 AKS_AUDIT_CATEGORIES: Final = frozenset({"kube-audit", "kube-audit-admin"})
@@ -120,7 +123,8 @@ def is_event(obj: dict[str, Any]) -> bool:
     if kind is not None and kind != "Event":
         return False
     api_version = obj.get("apiVersion")
-    return api_version is None or api_version in AUDIT_API_VERSIONS
+    # ``type`` first: a list or an object is no version, and is not hashable either.
+    return api_version is None or (type(api_version) is str and api_version in AUDIT_API_VERSIONS)
 
 
 def decode_line(line: bytes) -> Decoded:

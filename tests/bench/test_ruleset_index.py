@@ -1,0 +1,48 @@
+"""The rule index of ``rules.ruleset``: it only ever skips rules that cannot match, and files
+each rule under its most selective required field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from audithound.rules import compiler, ruleset
+
+
+def test_the_index_never_skips_a_rule_that_matches(
+    compiled_rules: list[compiler.CompiledRule],
+    labelled_events: list[tuple[str, dict[str, Any]]],
+) -> None:
+    rules = ruleset.RuleSet(compiled_rules)
+    for _, raw in labelled_events:
+        event = orjson.loads(orjson.dumps(raw))
+        candidates = rules.candidates(event)
+        every = [rule.name for rule in rules.rules if rule.matches(event)]
+        offered = [rule.name for rule in candidates if rule.matches(event)]
+        assert offered == every
+        assert list(candidates) == sorted(candidates, key=rules.rules.index), "rule order"
+
+
+def test_most_events_are_offered_to_few_rules(
+    compiled_rules: list[compiler.CompiledRule],
+    labelled_events: list[tuple[str, dict[str, Any]]],
+) -> None:
+    rules = ruleset.RuleSet(compiled_rules)
+    offered = sorted(len(rules.candidates(event)) for _, event in labelled_events)
+    assert offered[len(offered) // 2] <= 5, "the median event runs a handful of the 30 rules"
+
+
+def test_each_rule_is_filed_under_its_most_selective_field(
+    compiled_rules: list[compiler.CompiledRule],
+) -> None:
+    fields = ruleset.RuleSet(compiled_rules).index_fields
+    subresource = "kubernetes.audit.objectRef.subresource"
+    assert fields["kubernetes-exec-into-pod"] == subresource
+    assert fields["kubernetes-node-proxy-access"] == subresource
+    assert fields["kubernetes-privileged-pod-created"] == "kubernetes.audit.objectRef.resource"
+    assert fields["kubernetes-rbac-changed-by-user"] == "kubernetes.audit.objectRef.apiGroup"
+    assert fields["kubernetes-service-account-forbidden"] == "event.outcome"
+    # Only `event.outcome:success` (nearly every event) to file it under: it runs always.
+    assert "kubernetes-anonymous-resource-request-allowed" not in fields
+    assert "kubernetes-suspicious-client" not in fields
