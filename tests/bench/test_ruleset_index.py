@@ -46,3 +46,37 @@ def test_each_rule_is_filed_under_its_most_selective_field(
     # Only `event.outcome:success` (nearly every event) to file it under: it runs always.
     assert "kubernetes-anonymous-resource-request-allowed" not in fields
     assert "kubernetes-suspicious-client" not in fields
+
+
+def _rule(query: str) -> compiler.CompiledRule:
+    outcome = compiler.compile_rule("r", {"query": query, "severity": "low", "riskScore": 21})
+    assert outcome.rule is not None
+    return outcome.rule
+
+
+ODD_EVENTS = [
+    {"auditID": "a", "stage": "s", "objectRef": [{"resource": "pods", "subresource": "exec"}]},
+    {
+        "auditID": "b",
+        "stage": "s",
+        "objectRef.resource": "pods",
+        "objectRef": {"subresource": "exec"},
+    },
+    {"auditID": "c", "stage": "s", "objectRef": {"resource": ["x", "pods"], "subresource": "exec"}},
+    {"auditID": "d", "stage": "s", "objectRef": {"resource": "pods"}, "verb": "create"},
+    {"auditID": "e", "stage": "s", "annotations": {"authorization_k8s.io/decision": "forbid"}},
+]
+
+
+def test_the_index_reads_fields_as_the_queries_do_on_odd_shapes() -> None:
+    rules = ruleset.RuleSet(
+        [
+            _rule("kubernetes.audit.objectRef.resource:pods"),
+            _rule("kubernetes.audit.objectRef.subresource:exec and event.action:*"),
+            _rule("kubernetes.audit.objectRef.resource:pods and kubernetes.audit.verb:create"),
+            _rule("event.outcome:failure"),
+        ]
+    )
+    for event in ODD_EVENTS:
+        every = [rule for rule in rules.rules if rule.matches(event)]
+        assert [rule for rule in rules.candidates(event) if rule.matches(event)] == every

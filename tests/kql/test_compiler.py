@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audithound.kql import compiler, documents, nodes, parser
 from tests.kql import strategies
@@ -89,6 +90,51 @@ def reference(node: nodes.Node, doc: Any, access: documents.FieldAccess = JSON) 
 def test_compiled_predicate_agrees_with_the_plain_reading(
     tree: nodes.Node, doc: dict[str, Any]
 ) -> None:
+    assert compiler.compile_query(tree, JSON)(doc) is reference(tree, doc)
+
+
+_AFFIX_WORDS = ("x", "y", "xy", "1", "/h")
+_affix_globs = st.one_of(
+    st.builds(lambda word: nodes.Pattern((word, "")), st.sampled_from(_AFFIX_WORDS)),
+    st.builds(lambda word: nodes.Pattern(("", word)), st.sampled_from(_AFFIX_WORDS)),
+)
+_affix_lists = st.lists(
+    st.one_of(
+        _affix_globs,
+        st.builds(nodes.Text, st.sampled_from(_AFFIX_WORDS), st.booleans()),
+        st.builds(nodes.Pattern, st.sampled_from([("x", "y", ""), ("", "x", "")])),
+        st.builds(nodes.Exists),
+    ),
+    min_size=2,
+    max_size=5,
+)
+_affix_values = st.one_of(
+    _affix_lists.map(lambda children: nodes.ValueOr(tuple(children))),
+    _affix_lists.map(lambda children: nodes.ValueNot(nodes.ValueOr(tuple(children)))),
+    _affix_globs,
+)
+_affix_scalars = st.one_of(
+    st.sampled_from(("x", "xy", "yx", "/hx", "a/h", "1", "")), st.integers(0, 2), st.none()
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    st.sampled_from(strategies.SMALL_FIELDS),
+    _affix_values,
+    st.one_of(_affix_scalars, st.lists(_affix_scalars, max_size=3)),
+)
+def test_prefix_and_suffix_lists_agree_with_the_plain_reading(
+    field: str, value: nodes.ValueNode, found: Any
+) -> None:
+    """Value lists of ``p*`` and ``*s`` globs compile to one startswith/endswith test."""
+    doc: dict[str, Any] = {}
+    if "." in field:
+        head, tail = field.split(".")
+        doc[head] = {tail: found}
+    else:
+        doc[field] = found
+    tree = nodes.Match(field, value)
     assert compiler.compile_query(tree, JSON)(doc) is reference(tree, doc)
 
 

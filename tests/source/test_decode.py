@@ -90,6 +90,8 @@ def test_azure_records_wrap_several_envelopes(event: Any, line: Line) -> None:
         {"kind": "Event", "apiVersion": "v1", "auditID": "x", "verb": "get"},
         {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "verb": "get"},
         {"kind": "EventList", "items": "nope"},
+        {"apiVersion": ["audit.k8s.io/v1"], "auditID": "x", "verb": "get"},
+        {"apiVersion": {"v": 1}, "auditID": "x", "verb": "get"},
     ],
 )
 def test_json_that_holds_no_event_is_not_an_event(value: Any, line: Line) -> None:

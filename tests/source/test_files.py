@@ -256,3 +256,34 @@ def test_examples_are_kept_per_reason(tmp_path: pathlib.Path, line: Line) -> Non
     _, stats = _read(_write(tmp_path, "a.log", data))
     assert stats.skipped == {R.INVALID_JSON: 5, R.NOT_AN_EVENT: 5}
     assert [e.reason for e in stats.examples] == [R.INVALID_JSON] * 3 + [R.NOT_AN_EVENT] * 3
+
+
+SHAPES = [
+    {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "v1", "stage": "s"},
+    {"kind": "Event", "apiVersion": "audit.k8s.io/v1beta1", "auditID": "beta", "stage": "s"},
+    {"auditID": "bare", "verb": "get"},
+    {"kind": None, "apiVersion": None, "auditID": "nulls", "requestURI": "/"},
+    {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "", "stage": "s"},
+    {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "no-stage", "stage": 1},
+    {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "verb", "stage": 1, "verb": "g"},
+    {"kind": "Other", "apiVersion": "audit.k8s.io/v1", "auditID": "kind", "stage": "s"},
+    {"kind": "Event", "apiVersion": "v1", "auditID": "version", "stage": "s"},
+    {"kind": "Event", "apiVersion": ["audit.k8s.io/v1"], "auditID": "list", "stage": "s"},
+]
+
+
+def test_the_reader_accepts_exactly_the_events_decode_accepts(
+    tmp_path: pathlib.Path, line: Line
+) -> None:
+    """The reader's inline test of the common shape agrees with ``decode`` on every shape."""
+    path = _write(tmp_path, "audit.log", b"".join(line(shape) for shape in SHAPES))
+    found, stats = _read(path)
+    expected = [
+        event["auditID"] for shape in SHAPES for event in decode.decode_line(line(shape)).events
+    ]
+    assert (
+        [audit_id for _, _, audit_id in found]
+        == expected
+        == ["v1", "beta", "bare", "nulls", "verb"]
+    )
+    assert stats.skipped == {R.NOT_AN_EVENT: len(SHAPES) - len(expected)}
