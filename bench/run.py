@@ -12,6 +12,8 @@ What is measured, on one generated log of N events:
 (c) the same with the 30 rules of ``bench/rules``: each a subprocess with standard output
     to /dev/null, best of 3 wall times (interpreter start and rule compilation included),
     peak RSS from ``wait4``'s rusage;
+(a), (b) and (c) take turns, one of each per round, so that a drifting machine speed biases
+none of the ratios; the package is byte-compiled first, as an installed one is;
 and the peak RSS of (b) on logs of N/2 and 2N events, which shows whether memory grows
 with the input. Targets: (b) at least 0.5 and (c) at least 0.3 of (a)'s rate.
 
@@ -23,6 +25,7 @@ this run generated are removed at the end.
 from __future__ import annotations
 
 import argparse
+import compileall
 import dataclasses
 import datetime
 import hashlib
@@ -44,6 +47,7 @@ HERE: Final = pathlib.Path(__file__).resolve().parent
 ROOT: Final = HERE.parent
 OUT: Final = HERE / "out"
 GENERATOR: Final = HERE / "generate.py"
+PACKAGE: Final = ROOT / "operator" / "audithound"
 REPEATS: Final = 3
 TARGETS: Final = {"seed": 0.5, "bench": 0.3}
 RULE_SETS: Final = {"seed": ROOT / "examples" / "rules", "bench": HERE / "rules"}
@@ -105,17 +109,24 @@ def log_for(events: int, seed: int) -> Log:
     return Log(path, events, size, generated=True)
 
 
-def parse_rate(log: Log) -> float:
-    """Events per second of a bare orjson loop over the file, best of :data:`REPEATS`."""
+def parse_seconds(log: Log) -> float:
+    """Seconds of one bare orjson loop over the file."""
     loads = orjson.loads
-    best = float("inf")
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        with log.path.open("rb") as lines:
-            for line in lines:
-                loads(line)
-        best = min(best, time.perf_counter() - started)
-    return log.events / best
+    started = time.perf_counter()
+    with log.path.open("rb") as lines:
+        for line in lines:
+            loads(line)
+    return time.perf_counter() - started
+
+
+def byte_compile() -> None:
+    """Byte-compile the audithound package, as installing it does.
+
+    The package is installed editable; where ``PYTHONDONTWRITEBYTECODE`` is set (as in some
+    sandboxes) every scan would otherwise compile each of its modules from source at start,
+    a cost that no installed scanner pays after its first run.
+    """
+    compileall.compile_dir(str(PACKAGE), quiet=1)
 
 
 def scan(rules: pathlib.Path, log: Log) -> Scan:
@@ -149,11 +160,27 @@ def scan(rules: pathlib.Path, log: Log) -> Scan:
     )
 
 
-def best_scan(rules: pathlib.Path, log: Log) -> Scan:
-    """The fastest of :data:`REPEATS` runs (peak RSS: the largest seen)."""
-    runs = [scan(rules, log) for _ in range(REPEATS)]
-    fastest = min(runs, key=lambda run: run.seconds)
-    return dataclasses.replace(fastest, max_rss_bytes=max(run.max_rss_bytes for run in runs))
+def measure(log: Log) -> tuple[float, dict[str, Scan]]:
+    """(a)'s rate and the fastest (b) and (c) scans (peak RSS: the largest seen).
+
+    The three are measured in :data:`REPEATS` rounds, each round one of each, rather than
+    three of (a), then three of (b)...: on a machine whose speed drifts (shared cores), all
+    three then see the same conditions, and the ratios stay comparable.
+    """
+    parse = float("inf")
+    runs: dict[str, list[Scan]] = {key: [] for key in RULE_SETS}
+    for round_ in range(1, REPEATS + 1):
+        print(f"Round {round_} of {REPEATS}: parse loop, scans...", file=sys.stderr)
+        parse = min(parse, parse_seconds(log))
+        for key, rules in RULE_SETS.items():
+            runs[key].append(scan(rules, log))
+    fastest = {}
+    for key, found in runs.items():
+        best = min(found, key=lambda run: run.seconds)
+        fastest[key] = dataclasses.replace(
+            best, max_rss_bytes=max(run.max_rss_bytes for run in found)
+        )
+    return log.events / parse, fastest
 
 
 def machine() -> dict[str, Any]:
@@ -225,12 +252,11 @@ def run(events: int, seed: int, keep: bool) -> dict[str, Any]:
     logs = {size: log_for(size, seed) for size in (events, events // 2, events * 2)}
     main = logs[events]
     try:
-        print("Measuring the parse loop...", file=sys.stderr)
-        parse = parse_rate(main)
+        byte_compile()
+        parse, fastest = measure(main)
         scans: dict[str, Any] = {}
         for key, rules in RULE_SETS.items():
-            print(f"Scanning with {rules.relative_to(ROOT)}...", file=sys.stderr)
-            result = best_scan(rules, main)
+            result = fastest[key]
             if result.events != events:
                 raise RuntimeError(f"scan read {result.events} events, expected {events}")
             rate = events / result.seconds

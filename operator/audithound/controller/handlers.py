@@ -164,10 +164,9 @@ def audit_probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
 
 
 def _summaries(runtime: Runtime) -> dict[str, dict[str, Any]]:
+    """Each rule's counts in its current interval (what, when changed, is worth a write)."""
     assert runtime.loop is not None
     scan = runtime.loop.pipeline
-    now = datetime.datetime.now(datetime.UTC)
-    lag = runtime.loop.progress.lag_seconds(now)
     out = {}
     for name, counts in scan.limiter.current.items():
         out[name] = {
@@ -178,13 +177,16 @@ def _summaries(runtime: Runtime) -> dict[str, dict[str, Any]]:
             "dropped": counts.dropped,
             "maxSignalsReached": counts.limit_reached,
             "failures": scan.evaluator.failures[name],
-            "lagSeconds": round(lag, 3) if lag is not None else None,
         }
     return out
 
 
 async def _write_summaries(runtime: Runtime) -> None:
-    """Every status interval, patch ``status.execution.<node>`` of rules whose counts moved."""
+    """Every status interval, patch ``status.execution.<node>`` of rules whose counts moved.
+
+    Lag and time of writing go along with a write but never cause one: an idle operator
+    writes nothing.
+    """
     written: dict[str, dict[str, Any]] = {}
     custom = client.CustomObjectsApi(runtime.api)
     node = runtime.settings.node_name
@@ -193,9 +195,13 @@ async def _write_summaries(runtime: Runtime) -> None:
         for name, summary in _summaries(runtime).items():
             if written.get(name) == summary or name not in runtime.registry.ruleset.by_name:
                 continue
+            now = datetime.datetime.now(datetime.UTC)
+            assert runtime.loop is not None
+            lag = runtime.loop.progress.lag_seconds(now)
             stamped = {
                 **summary,
-                "updated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "lagSeconds": round(lag, 3) if lag is not None else None,
+                "updated": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
             body = {"status": {"execution": {node: stamped}}}
             try:

@@ -171,9 +171,15 @@ def _order(node: nodes.Node) -> tuple[bool, int]:
 
 
 def _cost(node: nodes.Node) -> int:
-    """Rough per-document cost, to test cheap conjuncts first (the sort keeps ties in order)."""
+    """Rough per-document cost, to test cheap conjuncts first (the sort keeps ties in order).
+
+    Exact strings cost one set lookup and ``f:*`` one presence test; values that also match
+    numbers or booleans (``code:403``), globs and mixed value lists loop over the values.
+    """
     match node:
-        case nodes.Match(value=nodes.Text() | nodes.Exists()):
+        case nodes.Match(value=nodes.Exists()):
+            return 0
+        case nodes.Match(value=value) if _exact_strings(value):
             return 0
         case nodes.Match():
             return 1
@@ -189,6 +195,12 @@ def _cost(node: nodes.Node) -> int:
             return 4
         case _:
             raise TypeError(f"not a query node: {node!r}")
+
+
+def _exact_strings(value: nodes.ValueNode) -> bool:
+    """Whether ``value`` is exact texts that match strings only (one set lookup)."""
+    exact = _exact_texts(value)
+    return exact is not None and not any(matches_non_strings(text.text) for text in exact)
 
 
 def _merge_exact(children: Sequence[nodes.Node]) -> list[nodes.Node]:

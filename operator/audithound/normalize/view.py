@@ -63,6 +63,9 @@ _MISSING: Final = object()
 def _copy(*path: str) -> documents.Getter:
     """Leaves at a literal raw path, as an ingest ``set copy_from`` reads it (no dotted keys)."""
     *parents, last = path
+    if len(path) <= 2:
+        # The derived fields are one or two keys deep: no loop over the parents.
+        return _copy_short(parents[0] if parents else None, last)
 
     def get(raw: Any) -> list[Any]:
         node = raw
@@ -71,6 +74,23 @@ def _copy(*path: str) -> documents.Getter:
         value = node.get(last) if type(node) is dict else None
         if type(value) is str:
             return [value] if value else []
+        out: list[Any] = []
+        documents.add_leaves(value, out)
+        return out
+
+    return get
+
+
+def _copy_short(parent: str | None, last: str) -> documents.Getter:
+    """:func:`_copy` of ``last`` or ``parent.last``."""
+
+    def get(raw: Any) -> list[Any]:
+        node = raw if parent is None or type(raw) is not dict else raw.get(parent)
+        value = node.get(last) if type(node) is dict else None
+        if type(value) is str:
+            return [value] if value else []
+        if value is None:
+            return []
         out: list[Any] = []
         documents.add_leaves(value, out)
         return out
