@@ -24,7 +24,10 @@ Semantics (Elastic's detection engine treating every string as a ``keyword``):
 
 Per-document work is kept small: field paths are resolved at compile time, a condition on a
 field whose value is constant (``access.constant``) is decided at compile time, exact string
-alternatives on one field become one set lookup, and closures loop explicitly instead of
+alternatives on one field become one set lookup, prefix-only and suffix-only globs in a value
+list one ``str.startswith``/``str.endswith`` with a tuple, value tests without ``*`` take the
+values alone (one call fewer), conjuncts run positive and cheap ones first, two to four
+conjuncts or alternatives are chained without a loop, and closures loop explicitly instead of
 calling ``any()`` over a generator (``noqa: SIM110``), which costs a frame per document.
 """
 
@@ -152,6 +155,11 @@ def _all_of(parts: list[_Compiled]) -> _Compiled:
     if len(closures) == 3:
         one, two, three = closures
         return lambda document: one(document) and two(document) and three(document)
+    if len(closures) == 4:
+        one, two, three, four = closures
+        return lambda document: (
+            one(document) and two(document) and three(document) and four(document)
+        )
     predicates = tuple(closures)
 
     def all_of(document: Any) -> bool:
@@ -174,12 +182,10 @@ def _cost(node: nodes.Node) -> int:
     """Rough per-document cost, to test cheap conjuncts first (the sort keeps ties in order).
 
     Exact strings cost one set lookup and ``f:*`` one presence test; values that also match
-    numbers or booleans (``code:403``), globs and mixed value lists loop over the values.
+    numbers or booleans (``code:403``), globs and other value lists loop over the values.
     """
     match node:
-        case nodes.Match(value=nodes.Exists()):
-            return 0
-        case nodes.Match(value=value) if _exact_strings(value):
+        case nodes.Match(value=value) if _cheap(value):
             return 0
         case nodes.Match():
             return 1
@@ -197,10 +203,18 @@ def _cost(node: nodes.Node) -> int:
             raise TypeError(f"not a query node: {node!r}")
 
 
-def _exact_strings(value: nodes.ValueNode) -> bool:
-    """Whether ``value`` is exact texts that match strings only (one set lookup)."""
-    exact = _exact_texts(value)
-    return exact is not None and not any(matches_non_strings(text.text) for text in exact)
+def _cheap(value: nodes.ValueNode) -> bool:
+    """Whether ``value`` costs one set lookup or presence test: ``*``, exact texts that match
+    strings only, and value lists of those and ``not *`` (``user:("a" or not *)``)."""
+    match value:
+        case nodes.Exists() | nodes.ValueNot(nodes.Exists()):
+            return True
+        case nodes.Text(text):
+            return not matches_non_strings(text)
+        case nodes.ValueOr(children):
+            return all(_cheap(child) for child in children)
+        case _:
+            return False
 
 
 def _merge_exact(children: Sequence[nodes.Node]) -> list[nodes.Node]:
