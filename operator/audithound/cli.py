@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from importlib import resources
 
 from audithound import pipeline
-from audithound.api import crdgen
 from audithound.controller import settings
 from audithound.normalize import catalogue
 from audithound.rules import compiler, loader, problems, ruleset
@@ -157,6 +156,9 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
+    # Imported here: building the SecurityAlert models costs every `scan` start-up otherwise.
+    from audithound.api import crdgen
+
     if args.write is None:
         sys.stdout.write(crdgen.render_all())
         return EXIT_OK

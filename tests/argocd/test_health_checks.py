@@ -11,6 +11,7 @@ import pathlib
 import pytest
 import yaml
 
+from audithound.api import crdgen
 from tests.argocd import lua
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -41,10 +42,7 @@ def test_health_check_reports_expected_status_and_message(
 
 
 def test_every_audithound_kind_has_a_health_check() -> None:
-    crd_kinds = {
-        yaml.safe_load(crd.read_text())["spec"]["names"]["kind"]
-        for crd in (ROOT / "crds").glob("*.yaml")
-    }
+    crd_kinds = {definition.kind for definition in crdgen.DEFINITIONS}
     checked = {kind_dir.name for kind_dir in KIND_DIRS if kind_dir.parent.name == "audithound.io"}
 
     assert checked == crd_kinds
