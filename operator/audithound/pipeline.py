@@ -17,6 +17,7 @@ from audithound import evaluate
 from audithound.alerts import evidence, limits
 from audithound.rules import compiler, ruleset
 from audithound.sinks import base
+from audithound.source import decode
 
 
 @dataclasses.dataclass
@@ -25,19 +26,6 @@ class Counts:
 
     alerts: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     duplicates: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-
-
-def event_time(event: Mapping[str, Any]) -> datetime.datetime | None:
-    """The event's stageTimestamp (else requestReceivedTimestamp) as an aware datetime."""
-    for key in ("stageTimestamp", "requestReceivedTimestamp"):
-        value = event.get(key)
-        if isinstance(value, str):
-            try:
-                parsed = datetime.datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
-    return None
 
 
 class Pipeline:
@@ -77,7 +65,7 @@ class Pipeline:
     ) -> int:
         """Turn the rules that matched ``event`` into alerts; returns how many were new."""
         detected = self._now()
-        when = at or event_time(event) or detected
+        when = at or decode.event_time(event) or detected
         created = 0
         for rule in matched:
             if not self.limiter.admit(rule, when):

@@ -139,7 +139,7 @@ class TailLoop:
         self._checkpoint.save(records[-1].position)
         self.progress.lines += len(records)
         if last_event is not None:
-            self.progress.last_event_time = pipeline.event_time(last_event) or now
+            self.progress.last_event_time = decode.event_time(last_event) or now
         self._pending = []
         return len(records)
 

@@ -18,7 +18,9 @@ What is not an event is reported by a reason code (:class:`Reason`), never raise
 
 from __future__ import annotations
 
+import datetime
 import enum
+from collections.abc import Mapping
 from typing import Any, Final, NamedTuple, TypedDict
 
 import orjson
@@ -189,3 +191,24 @@ def _envelope(value: dict[str, Any], into: Decoded) -> None:
             into.rejected.append(Reason.INVALID_JSON)
             return
     _one_event(log, into)
+
+
+#: Event time fields, in order of preference (``timestamp`` is the pre-GA v1beta1 name).
+TIME_KEYS: Final = ("stageTimestamp", "requestReceivedTimestamp", "timestamp")
+
+
+def event_time(event: Mapping[str, Any]) -> datetime.datetime | None:
+    """When the event happened, as an aware datetime (UTC when the text has no offset).
+
+    The first of :data:`TIME_KEYS` that holds an ISO 8601 / RFC 3339 time; None when none
+    does.
+    """
+    for key in TIME_KEYS:
+        value = event.get(key)
+        if isinstance(value, str):
+            try:
+                moment = datetime.datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+    return None

@@ -55,8 +55,6 @@ READ_BYTES = 64 << 10
 #: 1000): bounds the memory of that scan.
 BATCH_LINES = 1000
 
-#: Event time fields, in order of preference (``timestamp`` is the pre-GA v1beta1 name).
-_TIME_KEYS = ("stageTimestamp", "requestReceivedTimestamp", "timestamp")
 
 #: Lumberjack's backup timestamp (Go layout ``2006-01-02T15-04-05.000``), UTC by default.
 _BACKUP_STAMP = r"(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3})"
@@ -359,19 +357,7 @@ def _event_time(line: bytes | None) -> datetime.datetime | None:
         event = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(event, dict):
-        return None
-    for key in _TIME_KEYS:
-        value = event.get(key)
-        if isinstance(value, str):
-            try:
-                moment = datetime.datetime.fromisoformat(value)
-            except ValueError:
-                return None
-            if moment.tzinfo is None:
-                return moment.replace(tzinfo=datetime.UTC)
-            return moment
-    return None
+    return decode.event_time(event) if isinstance(event, dict) else None
 
 
 class Tailer:
