@@ -137,6 +137,27 @@ def test_allowed_anonymous_requests_alert_and_the_rest_stay_silent(
     ]
 
 
+def test_an_alert_about_a_named_object_is_also_an_event_in_its_namespace(
+    kube: Kube, seed_rule: str, open_namespace: str
+) -> None:
+    kube.kubectl("create", "configmap", "settings", "-n", open_namespace, "--from-literal=a=b")
+    mine = agent("named")
+    path = f"/api/v1/namespaces/{open_namespace}/configmaps/settings"
+    assert kube.anonymous(path, mine) == 200
+    (alert,) = eventually(lambda: kube.alerts_with_agent(mine), what="the alert")
+    assert alert["spec"]["event"]["objectRef"]["name"] == "settings"
+    events = eventually(
+        lambda: kube.get_json(
+            "events", "-n", open_namespace, "--field-selector", "involvedObject.name=settings"
+        )["items"],
+        what="the Event in the object's namespace",
+    )
+    (event,) = events
+    assert event["type"] == "Warning" and event["reason"] == "DetectionRuleMatched"
+    assert event["involvedObject"]["namespace"] == open_namespace
+    assert f"was allowed to get {path}" in event["message"]
+
+
 def test_people_can_acknowledge_an_alert_and_the_operator_leaves_it(
     kube: Kube, seed_rule: str
 ) -> None:
