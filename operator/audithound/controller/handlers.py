@@ -45,6 +45,7 @@ class Runtime:
     api: client.ApiClient | None = None
     loop: tailing.TailLoop | None = None
     sink: kubernetes_sink.KubernetesSink | None = None
+    metrics_started: bool = False
     stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
@@ -99,13 +100,15 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
         events_per_second=runtime.settings.events_per_second,
         events_burst=runtime.settings.events_burst,
     )
-    if runtime.settings.metrics:
+    # kopf retries a failed start-up: the metrics server must start only once.
+    if runtime.settings.metrics and not runtime.metrics_started:
         host, port = runtime.settings.metrics.rsplit(":", 1)
         collectors = prometheus_client.CollectorRegistry()
         collectors.register(
             metrics.OperatorCollector(lambda: runtime.loop, runtime.registry, lambda: runtime.sink)
         )
         prometheus_client.start_http_server(int(port), host or "0.0.0.0", registry=collectors)
+        runtime.metrics_started = True
     # Finding the start (a look-back scans the log) reads files: not on the event loop.
     runtime.loop = await asyncio.to_thread(
         tailing.TailLoop, runtime.settings, runtime.registry, sink

@@ -127,7 +127,7 @@ class TailLoop:
             if record.line is None:
                 # The tailer logged it already (file and offset); only count it here.
                 self.progress.skipped[str(record.skipped)] += 1
-            else:
+            elif record.line.strip():  # blank lines are no events and no errors, as in scan
                 decoded = decode.decode_line(record.line)
                 for reason in decoded.rejected:
                     self._skip(record, reason)
