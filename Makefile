@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 ## quickstart: install, then scan the example audit log with the built-in seed rule
+## (`make demo`, in make/cluster.mk, does the same with the operator on a local control plane)
 quickstart: install
 	$(BIN)/audithound scan examples/audit/sample-audit.log
 
