@@ -64,7 +64,7 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
     assert granted == {
         "detectionrules.audithound.io": {"get", "list", "watch"},
         "detectionrules.audithound.io/status": {"patch"},
-        "securityalerts.audithound.io": {"create"},
+        "securityalerts.audithound.io": {"create", "list", "delete"},
         "events": {"create"},
         "customresourcedefinitions.apiextensions.k8s.io": {"list", "watch"},
     }
@@ -75,7 +75,8 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
         ("get", "configmaps"),
         ("update", "detectionrules.audithound.io"),
         ("get", "securityalerts.audithound.io"),
-        ("delete", "securityalerts.audithound.io"),
+        ("patch", "securityalerts.audithound.io"),
+        ("watch", "securityalerts.audithound.io"),
     ):
         assert _can(kube, verb, resource) == "no", (verb, resource)
 

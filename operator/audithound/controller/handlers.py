@@ -25,7 +25,7 @@ from kubernetes import client, config
 from kubernetes.client import exceptions
 
 from audithound.api import crdgen
-from audithound.controller import metrics, status, tailing
+from audithound.controller import metrics, retention, status, tailing
 from audithound.controller import settings as settings_
 from audithound.rules import compiler
 from audithound.rules import registry as registry_
@@ -116,6 +116,7 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
     runtime.tasks = [
         asyncio.create_task(tailing.run(runtime.loop, runtime.settings, runtime.stop)),
         asyncio.create_task(_write_summaries(runtime)),
+        asyncio.create_task(_retain_alerts(runtime)),
     ]
 
 
@@ -226,3 +227,44 @@ async def _write_summaries(runtime: Runtime) -> None:
         if stopping:
             return
         await tailing.wait(runtime.stop, runtime.settings.status_interval)
+
+
+def _retention_pass(runtime: Runtime) -> int:
+    """List SecurityAlerts, delete the expired ones; returns how many were deleted."""
+    settings = runtime.settings
+    ttl = None if settings.alert_ttl == "0" else compiler.duration(settings.alert_ttl)
+    cap = settings.max_alerts or None
+    custom = client.CustomObjectsApi(runtime.api)
+    listing = typing.cast(
+        dict[str, Any],
+        custom.list_cluster_custom_object(crdgen.GROUP, crdgen.VERSION, "securityalerts"),
+    )
+    doomed = retention.expired(
+        (retention.stored(item) for item in listing.get("items", [])),
+        now=datetime.datetime.now(datetime.UTC),
+        ttl=ttl,
+        cap=cap,
+    )
+    deleted = 0
+    for name in doomed:
+        try:
+            custom.delete_cluster_custom_object(
+                crdgen.GROUP, crdgen.VERSION, "securityalerts", name
+            )
+            deleted += 1
+        except exceptions.ApiException as error:
+            if error.status != 404:  # another instance deleted it first
+                raise
+    if deleted:
+        LOG.info("Deleted expired SecurityAlerts", extra={"count": deleted})
+    return deleted
+
+
+async def _retain_alerts(runtime: Runtime) -> None:
+    """Every retention interval, apply the alerts' time-to-live and cap."""
+    while not runtime.stop.is_set():
+        try:
+            await asyncio.to_thread(_retention_pass, runtime)
+        except exceptions.ApiException as error:
+            LOG.warning("Failed to apply SecurityAlert retention", extra={"status": error.status})
+        await tailing.wait(runtime.stop, runtime.settings.retention_interval)

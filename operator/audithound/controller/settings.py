@@ -45,6 +45,13 @@ class OperatorSettings(pydantic.BaseModel):
     events_burst: int = pydantic.Field(default=20, ge=1)
     #: Seconds between rule status updates (execution summaries).
     status_interval: float = pydantic.Field(default=10.0, gt=0)
+    #: SecurityAlerts older than this are deleted (``30d``; ``0``: kept forever).
+    alert_ttl: str = pydantic.Field(default="30d", pattern=r"^(0|[1-9][0-9]*[smhd])$")
+    #: Most SecurityAlerts kept; past it the oldest closed, then acknowledged, then open ones
+    #: go (0: no cap). 10,000 small objects are about 30 MB in etcd.
+    max_alerts: int = pydantic.Field(default=10_000, ge=0)
+    #: Seconds between retention passes (a list of SecurityAlerts, then deletions).
+    retention_interval: float = pydantic.Field(default=300.0, gt=0)
     #: Liveness/readiness endpoint served by kopf (``http://0.0.0.0:8080/healthz``); empty: off.
     liveness: str = "http://0.0.0.0:8080/healthz"
     #: Prometheus metrics as ``host:port`` (``0.0.0.0:9090``); empty: off.
@@ -59,6 +66,9 @@ _ENV = {
     "poll_interval": "AUDITHOUND_POLL_INTERVAL",
     "events_per_second": "AUDITHOUND_EVENTS_PER_SECOND",
     "status_interval": "AUDITHOUND_STATUS_INTERVAL",
+    "alert_ttl": "AUDITHOUND_ALERT_TTL",
+    "max_alerts": "AUDITHOUND_MAX_ALERTS",
+    "retention_interval": "AUDITHOUND_RETENTION_INTERVAL",
     "liveness": "AUDITHOUND_LIVENESS",
     "metrics": "AUDITHOUND_METRICS",
 }
@@ -87,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flag("poll_interval", "seconds between looks at an idle log", metavar="SECONDS")
     flag("events_per_second", "Kubernetes Events per second at most", metavar="N")
     flag("status_interval", "seconds between rule status updates", metavar="SECONDS")
+    flag("alert_ttl", "delete SecurityAlerts older than this (0: never)", metavar="DURATION")
+    flag("max_alerts", "most SecurityAlerts kept (0: no cap)", metavar="N")
+    flag("retention_interval", "seconds between retention passes", metavar="SECONDS")
     flag("liveness", "liveness endpoint URL ('' to disable)", metavar="URL")
     flag("metrics", "Prometheus metrics address ('' to disable)", metavar="HOST:PORT")
 

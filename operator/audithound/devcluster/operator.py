@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +151,7 @@ class OperatorProcess:
         node_name: str = "local",
         status_interval: float = 1.0,
         detach: bool = False,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
         self.audit_log = audit_log
@@ -160,6 +161,7 @@ class OperatorProcess:
         self.node_name = node_name
         self.status_interval = status_interval
         self.detach = detach
+        self.extra_args = tuple(extra_args)
         self.port, self.metrics_port = controlplane.free_ports(2)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -186,6 +188,7 @@ class OperatorProcess:
                     f"http://127.0.0.1:{self.port}/healthz",
                     "--metrics",
                     f"127.0.0.1:{self.metrics_port}",
+                    *self.extra_args,
                 ],
                 env=env,
                 stdout=log,
