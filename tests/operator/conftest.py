@@ -47,6 +47,11 @@ class Kube:
         found: dict[str, Any] = self.get_json("detectionrule", name)
         return found
 
+    def remove_rule(self, name: str) -> None:
+        """Delete a test's rule and its alerts, so later tests list fewer objects."""
+        self.kubectl("delete", "detectionrule", name)
+        self.kubectl("delete", "securityalerts", "-l", f"audithound.io/rule={name}")
+
     def anonymous(self, path: str, agent: str) -> int:
         """An anonymous GET (no certificate, no token) with a user agent to find it by."""
         return operator_.request(self.plane.server, self.plane.ca_cert, path, agent)

@@ -72,4 +72,4 @@ def test_malformed_truncated_and_oversized_lines_are_skipped(
         assert running.probe() is not None
     finally:
         running.stop()
-        kube.kubectl("delete", "detectionrule", name)
+        kube.remove_rule(name)

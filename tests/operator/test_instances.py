@@ -59,4 +59,4 @@ def test_two_instances_share_rules_without_duplicates_or_status_churn(
     finally:
         for instance in instances:
             instance.stop()
-        kube.kubectl("delete", "detectionrule", name)
+        kube.remove_rule(name)

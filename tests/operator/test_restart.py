@@ -78,7 +78,7 @@ def test_sigkill_and_rotation_keep_alerts_exactly_once(
         assert rotated, "the audit log did not rotate: the test did not test rotation"
     finally:
         operator.stop()
-        kube.kubectl("delete", "detectionrule", name)
+        kube.remove_rule(name)
 
 
 def test_rotation_while_down_resumes_from_the_rotated_file(
@@ -114,4 +114,4 @@ def test_rotation_while_down_resumes_from_the_rotated_file(
         assert len(ours()) == REQUESTS + 1
     finally:
         operator.stop()
-        kube.kubectl("delete", "detectionrule", name)
+        kube.remove_rule(name)
