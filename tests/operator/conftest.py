@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -50,7 +51,13 @@ class Kube:
     def remove_rule(self, name: str) -> None:
         """Delete a test's rule and its alerts, so later tests list fewer objects."""
         self.kubectl("delete", "detectionrule", name)
-        self.kubectl("delete", "securityalerts", "-l", f"audithound.io/rule={name}")
+        # One deletecollection request: `kubectl delete -l` deletes object by object.
+        selector = urllib.parse.quote(f"audithound.io/rule={name}")
+        self.kubectl(
+            "delete",
+            "--raw",
+            f"/apis/audithound.io/v1alpha1/securityalerts?labelSelector={selector}",
+        )
 
     def anonymous(self, path: str, agent: str) -> int:
         """An anonymous GET (no certificate, no token) with a user agent to find it by."""
