@@ -53,3 +53,8 @@ def test_stored_reads_an_alert_as_the_api_returns_it() -> None:
     assert retention.stored(item) == retention.Stored(
         "r-1", datetime.datetime(2026, 11, 28, 11, 0, tzinfo=datetime.UTC), "acknowledged"
     )
+    # The detection time orders alerts created within the same second.
+    item["spec"]["detectedTime"] = "2026-11-28T11:00:00.250000Z"
+    assert retention.stored(item).created == datetime.datetime(
+        2026, 11, 28, 11, 0, 0, 250000, tzinfo=datetime.UTC
+    )

@@ -31,6 +31,8 @@ def test_cap_deletes_closed_alerts_first(
         tmp_path / "state",
         extra_args=("--max-alerts", "3", "--retention-interval", "1"),
     )
+    # Start from an empty list: what earlier tests left must not decide what is kept.
+    kube.kubectl("delete", "--raw", "/apis/audithound.io/v1alpha1/securityalerts")
     running.start()
 
     def ours(prefix: str) -> list[dict[str, Any]]:

@@ -24,6 +24,8 @@ class Stored:
     """What retention needs to know of one SecurityAlert."""
 
     name: str
+    #: When the operator detected it (``spec.detectedTime``, microseconds), else its
+    #: ``creationTimestamp`` (whole seconds: too coarse to order a burst of alerts).
     created: datetime.datetime
     workflow: str
 
@@ -54,5 +56,6 @@ def stored(item: dict[str, object]) -> Stored:
     metadata = item.get("metadata")
     spec = item.get("spec")
     assert isinstance(metadata, dict) and isinstance(spec, dict)
-    created = datetime.datetime.fromisoformat(str(metadata["creationTimestamp"]))
+    stamp = spec.get("detectedTime") or metadata["creationTimestamp"]
+    created = datetime.datetime.fromisoformat(str(stamp))
     return Stored(str(metadata["name"]), created, str(spec.get("workflowStatus", "open")))
