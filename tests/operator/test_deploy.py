@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pathlib
 import re
-import subprocess
 import uuid
 
 import pytest
@@ -83,22 +82,14 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
 
 def _can(kube: Kube, verb: str, resource: str) -> str:
     """kubectl auth can-i's answer (it exits 1 for "no", so not through Kube.kubectl)."""
-    answer = subprocess.run(
-        [
-            operator_.kubectl_binary(),
-            "--kubeconfig",
-            str(kube.plane.kubeconfig),
-            "auth",
-            "can-i",
-            verb,
-            resource,
-            f"--as={SERVICE_ACCOUNT}",
-            "--all-namespaces",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
+    answer = operator_.run_kubectl(
+        kube.plane.kubeconfig,
+        "auth",
+        "can-i",
+        verb,
+        resource,
+        f"--as={SERVICE_ACCOUNT}",
+        "--all-namespaces",
     )
     return answer.stdout.strip()
 
@@ -126,20 +117,12 @@ def test_operator_writes_cause_no_gitops_drift(
 
         eventually(summarised, what="the rule's execution summary")
         for target in (("-k", str(manifests)), ("-f", str(SEED))):
-            diff = subprocess.run(
-                [
-                    operator_.kubectl_binary(),
-                    "--kubeconfig",
-                    str(kube.plane.kubeconfig),
-                    "diff",
-                    "--server-side",
-                    f"--field-manager={GITOPS}",
-                    *target,
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=60,
+            diff = operator_.run_kubectl(
+                kube.plane.kubeconfig,
+                "diff",
+                "--server-side",
+                f"--field-manager={GITOPS}",
+                *target,
             )
             assert diff.returncode == 0, diff.stdout + diff.stderr
         rule = kube.rule(name)

@@ -6,10 +6,16 @@ Fed by: nothing of ours; these are building blocks. Feeds: ``api.rule`` and ``ap
 
 from __future__ import annotations
 
+import datetime
 from typing import Literal
 
 import pydantic
 import pydantic.alias_generators
+
+
+def timestamp(moment: datetime.datetime | None = None) -> str:
+    """RFC 3339 in whole seconds, as Kubernetes writes its own times (default: now)."""
+    return (moment or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Model(pydantic.BaseModel):

@@ -24,7 +24,7 @@ import prometheus_client
 from kubernetes import client, config
 from kubernetes.client import exceptions
 
-from audithound.api import crdgen
+from audithound.api import common, crdgen
 from audithound.controller import metrics, retention, status, tailing
 from audithound.controller import settings as settings_
 from audithound.rules import compiler
@@ -174,7 +174,7 @@ def _summaries(runtime: Runtime) -> dict[str, dict[str, Any]]:
     out = {}
     for name, counts in scan.limiter.current.items():
         out[name] = {
-            "intervalStart": counts.interval_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "intervalStart": common.timestamp(counts.interval_start),
             "matches": counts.matches,
             "alertsCreated": counts.alerts,
             "duplicates": counts.duplicates,
@@ -205,7 +205,7 @@ async def _write_summaries(runtime: Runtime) -> None:
             stamped = {
                 **summary,
                 "lagSeconds": round(lag, 3) if lag is not None else None,
-                "updated": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "updated": common.timestamp(now),
             }
             body = {"status": {"execution": {node: stamped}}}
             try:

@@ -8,7 +8,6 @@ no write loops through the watch.
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from audithound.api import common, conditions
@@ -16,10 +15,6 @@ from audithound.rules import compiler
 
 #: Status messages are for humans in `kubectl get -o wide`; the full list is in the logs.
 MESSAGE_LIMIT = 1000
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ready(outcome: compiler.Outcome, enabled: bool) -> tuple[common.ConditionStatus, str, str]:
@@ -58,7 +53,7 @@ def desired_patch(
         reason=reason,
         message=message[:MESSAGE_LIMIT],
         generation=generation,
-        now=_now(),
+        now=common.timestamp(),
     )
     fields = list(outcome.rule.fields) if outcome.rule is not None else []
     if (

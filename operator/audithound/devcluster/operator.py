@@ -40,9 +40,12 @@ def kubectl_binary() -> str:
     return found
 
 
-def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    """Run kubectl with ``kubeconfig``; raise with its stderr when it fails."""
-    result = subprocess.run(
+def run_kubectl(
+    kubeconfig: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run kubectl with ``kubeconfig``; the result whatever the exit code (``auth can-i`` and
+    ``diff`` answer through it)."""
+    return subprocess.run(
         [kubectl_binary(), "--kubeconfig", str(kubeconfig), *args],
         input=stdin,
         capture_output=True,
@@ -50,6 +53,11 @@ def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
         timeout=60,
         check=False,
     )
+
+
+def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    """Run kubectl with ``kubeconfig``; raise with its stderr when it fails."""
+    result = run_kubectl(kubeconfig, *args, stdin=stdin)
     if result.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout

@@ -12,7 +12,6 @@ a token bucket, and a refused or failed Event never fails the alert.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import logging
 import time
 import typing
@@ -22,7 +21,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client import exceptions
 
-from audithound.api import crdgen
+from audithound.api import common, crdgen
 
 LOG = logging.getLogger("audithound.sinks.kubernetes")
 
@@ -63,10 +62,6 @@ class SinkCounts:
     events: int = 0
     events_limited: int = 0
     events_failed: int = 0
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class KubernetesSink:
@@ -164,7 +159,7 @@ class KubernetesSink:
     def _event(
         self, namespace: str, involved: dict[str, Any], message: str, alert_name: str
     ) -> None:
-        now = _now()
+        now = common.timestamp()
         body = {
             "apiVersion": "v1",
             "kind": "Event",
