@@ -131,6 +131,6 @@ def ready(kube: Kube, name: str) -> dict[str, Any] | None:
     if status.get("observedGeneration") != body["metadata"]["generation"]:
         return None
     found: dict[str, Any] | None = next(
-        (c for c in status.get("conditions", []) if c["type"] == "Ready"), None
+        (c for c in (status.get("conditions") or []) if c["type"] == "Ready"), None
     )
     return found

@@ -71,7 +71,9 @@ def wait_established(api: client.ApiClient, name: str, timeout: float = 30.0) ->
     while True:
         reply = api.get(f"{_CRD_PATH}/{name}")
         if reply.status == 200:
-            conditions = reply.json_body().get("status", {}).get("conditions", [])
+            # Right after creation the API server reports `"conditions": null`.
+            status = reply.json_body().get("status") or {}
+            conditions = status.get("conditions") or []
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 return
         if time.monotonic() > deadline:

@@ -73,7 +73,7 @@ def up(directory: Path, repository: Path) -> int:
 
     def ready() -> bool:
         rule = json.loads(operator_.kubectl(admin, "get", "detectionrule", SEED, "-o", "json"))
-        conditions = (rule.get("status") or {}).get("conditions", [])
+        conditions = (rule.get("status") or {}).get("conditions") or []
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     operator_.eventually(ready, what="the seed rule to be Ready")
