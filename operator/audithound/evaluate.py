@@ -20,17 +20,16 @@ class Evaluator:
         self.rules = rules
         self.matches: collections.Counter[str] = collections.Counter()
         self.failures: collections.Counter[str] = collections.Counter()
+        self._failed: list[compiler.CompiledRule] = []
 
     def evaluate(self, event: Any) -> list[compiler.CompiledRule]:
         """The rules that match ``event``, in rule order."""
-        matched: list[compiler.CompiledRule] = []
-        for rule in self.rules.candidates(event):
-            try:
-                hit = rule.matches(event)
-            except Exception:
+        failed = self._failed
+        matched = self.rules.match(event, failed)
+        if failed:
+            for rule in failed:
                 self.failures[rule.name] += 1
-                continue
-            if hit:
-                self.matches[rule.name] += 1
-                matched.append(rule)
+            failed.clear()
+        for rule in matched:
+            self.matches[rule.name] += 1
         return matched

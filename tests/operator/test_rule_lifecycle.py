@@ -53,7 +53,8 @@ def test_invalid_rule_is_reported_and_isolated_then_fixed_then_deleted(
 def test_max_signals_drops_and_says_so(kube: Kube, operator: Operator) -> None:
     tag = uuid.uuid4().hex[:8]
     name, prefix = f"capped-{tag}", f"capped-{tag}"
-    kube.apply(_agent_rule(name, prefix, maxSignals=2, interval="1h"))
+    # Counts are per epoch-aligned interval: a day, so that no window ends between the requests.
+    kube.apply(_agent_rule(name, prefix, maxSignals=2, interval="1d"))
     eventually(lambda: ready(kube, name), what="the capped rule")
     agents = [f"{prefix}/{i}" for i in range(5)]
     for each in agents:

@@ -65,7 +65,7 @@ _COMPARE: dict[nodes.RangeOp, Callable[[Any, Any], bool]] = {
 
 def compile_query(node: nodes.Node, access: documents.FieldAccess) -> Predicate:
     """A predicate over documents that ``access`` understands, true where ``node`` holds."""
-    compiled = _compile(node, access)
+    compiled = compile_condition(node, access)
     if compiled is True:
         return _always
     if compiled is False:
@@ -81,24 +81,26 @@ def _never(document: Any) -> bool:
     return False
 
 
-def _compile(node: nodes.Node, access: documents.FieldAccess) -> _Compiled:
+def compile_condition(node: nodes.Node, access: documents.FieldAccess) -> _Compiled:
+    """Like :func:`compile_query`, but a condition that does not depend on the document comes
+    back as its answer (``True``/``False``) rather than as a closure."""
     match node:
         case nodes.Or(children):
             alternatives: list[_Compiled] = []
-            for child in _merge_exact(children):
-                alternatives.append(_compile(child, access))
+            for child in merge_exact(children):
+                alternatives.append(compile_condition(child, access))
                 if alternatives[-1] is True:
                     break  # decided: the other alternatives need not be compiled
             return _any_of(alternatives)
         case nodes.And(children):
             conjuncts: list[_Compiled] = []
-            for child in sorted(children, key=_order):
-                conjuncts.append(_compile(child, access))
+            for child in sorted(children, key=order):
+                conjuncts.append(compile_condition(child, access))
                 if conjuncts[-1] is False:
                     break
             return _all_of(conjuncts)
         case nodes.Not(child):
-            inner = _compile(child, access)
+            inner = compile_condition(child, access)
             if isinstance(inner, bool):
                 return not inner
             return lambda document: not inner(document)
@@ -110,7 +112,7 @@ def _compile(node: nodes.Node, access: documents.FieldAccess) -> _Compiled:
             return _nested(field, query, access)
         case nodes.FreeText(value):
             everything = access.everything()
-            test = _values_test(value, None)
+            test = values_test(value, None)
             return lambda document: test(everything(document), document)
         case _:
             raise TypeError(f"not a query node: {node!r}")
@@ -171,7 +173,7 @@ def _all_of(parts: list[_Compiled]) -> _Compiled:
     return all_of
 
 
-def _order(node: nodes.Node) -> tuple[bool, int]:
+def order(node: nodes.Node) -> tuple[bool, int]:
     """Conjuncts run positive conditions first, cheap before costly: a positive condition
     usually rules the document out (``verb:create``), an exclusion (``not ...``) usually lets
     it through, so testing it first would rarely save the others."""
@@ -217,18 +219,18 @@ def _cheap(value: nodes.ValueNode) -> bool:
             return False
 
 
-def _merge_exact(children: Sequence[nodes.Node]) -> list[nodes.Node]:
+def merge_exact(children: Sequence[nodes.Node]) -> list[nodes.Node]:
     """``f:a or f:b`` as ``f:(a or b)``, so that it costs one set lookup, not two scans."""
     texts: dict[str, list[nodes.Text]] = {}
     for child in children:
         if isinstance(child, nodes.Match):
-            exact = _exact_texts(child.value)
+            exact = exact_texts(child.value)
             if exact is not None:
                 texts.setdefault(child.field, []).extend(exact)
     merged: list[nodes.Node] = []
     done: set[str] = set()
     for child in children:
-        if isinstance(child, nodes.Match) and _exact_texts(child.value) is not None:
+        if isinstance(child, nodes.Match) and exact_texts(child.value) is not None:
             if child.field not in done:
                 done.add(child.field)
                 alternatives = texts[child.field]
@@ -243,7 +245,7 @@ def _merge_exact(children: Sequence[nodes.Node]) -> list[nodes.Node]:
     return merged
 
 
-def _exact_texts(value: nodes.ValueNode) -> list[nodes.Text] | None:
+def exact_texts(value: nodes.ValueNode) -> list[nodes.Text] | None:
     match value:
         case nodes.Text():
             return [value]
@@ -256,11 +258,11 @@ def _exact_texts(value: nodes.ValueNode) -> list[nodes.Text] | None:
 def _match(field: str, value: nodes.ValueNode, access: documents.FieldAccess) -> _Compiled:
     constant = access.constant(field)
     if constant is not None:
-        return _values_test(value, None)(constant, None)
+        return values_test(value, None)(constant, None)
     if isinstance(value, nodes.Exists):
         return access.present(field)
     get = access.values(field)
-    exact = _exact_texts(value)
+    exact = exact_texts(value)
     if exact is not None:
         texts = frozenset(text.text for text in exact)
         if not any(matches_non_strings(text) for text in texts):
@@ -271,14 +273,14 @@ def _match(field: str, value: nodes.ValueNode, access: documents.FieldAccess) ->
             return lambda document: not texts.isdisjoint(get(document))
         matches = _texts_matcher(texts)
         return lambda document: matches(get(document))
-    plain = _plain_test(value)
+    plain = plain_test(value)
     if plain is not None:
         return lambda document: plain(get(document))
-    test = _values_test(value, access.present(field))
+    test = values_test(value, access.present(field))
     return lambda document: test(get(document), document)
 
 
-def _plain_test(value: nodes.ValueNode) -> _PlainTest | None:
+def plain_test(value: nodes.ValueNode) -> _PlainTest | None:
     """A test that needs the values only, for value trees without ``*`` (field presence), else
     None. Such a test takes one argument: one call fewer per document than a
     :data:`_ValuesTest`; in a value list, exact texts become one set test and prefix-only or
@@ -299,7 +301,7 @@ def _plain_test(value: nodes.ValueNode) -> _PlainTest | None:
             tests = _alternatives(children)
             return None if tests is None else _any_plain(tests)
         case nodes.ValueAnd(children):
-            conjuncts = [_plain_test(child) for child in children]
+            conjuncts = [plain_test(child) for child in children]
             chain = tuple(test for test in conjuncts if test is not None)
             if len(chain) < len(conjuncts):
                 return None
@@ -312,7 +314,7 @@ def _plain_test(value: nodes.ValueNode) -> _PlainTest | None:
 
             return all_plain
         case nodes.ValueNot(child):
-            inner = _plain_test(child)
+            inner = plain_test(child)
             if inner is None:
                 return None
             negated = inner
@@ -334,7 +336,7 @@ def _alternatives(children: Sequence[nodes.ValueNode]) -> list[_PlainTest] | Non
     for child in children:
         if isinstance(child, nodes.Text) or _affix(child, 0) or _affix(child, 1):
             continue
-        test = _plain_test(child)
+        test = plain_test(child)
         if test is None:
             return None
         tests.append(test)
@@ -358,9 +360,9 @@ def _any_plain(tests: list[_PlainTest]) -> _PlainTest:
     return any_plain
 
 
-def _values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
+def values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
     """A test of a field's values; ``present`` is None where values alone decide presence."""
-    plain = _plain_test(value)
+    plain = plain_test(value)
     if plain is not None:
         return lambda values, document: plain(values)
     match value:
@@ -372,11 +374,9 @@ def _values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
             return lambda values, document: bool(values) or exists(document)
         case nodes.ValueOr(children):
             alternatives = _alternatives(
-                [child for child in children if _plain_test(child) is not None]
+                [child for child in children if plain_test(child) is not None]
             )
-            tests = [
-                _values_test(child, present) for child in children if _plain_test(child) is None
-            ]
+            tests = [values_test(child, present) for child in children if plain_test(child) is None]
             if alternatives:
                 grouped = _any_plain(alternatives)
                 if len(tests) == 1:
@@ -385,13 +385,13 @@ def _values_test(value: nodes.ValueNode, present: _Presence) -> _ValuesTest:
                 tests.insert(0, lambda values, document: grouped(values))
             return _any_value_test(tests)
         case nodes.ValueAnd(children):
-            return _all_value_test([_values_test(child, present) for child in children])
+            return _all_value_test([values_test(child, present) for child in children])
         case nodes.ValueNot(nodes.Exists()) if present is not None:
             missing = present
             # ``not *``: no scalar, and no object holding one either.
             return lambda values, document: not values and not missing(document)
         case nodes.ValueNot(child):
-            inner = _values_test(child, present)
+            inner = values_test(child, present)
             return lambda values, document: not inner(values, document)
         case _:
             raise TypeError(f"not a value node: {value!r}")
@@ -551,7 +551,7 @@ def parse_date(text: str) -> datetime.datetime | None:
 def _range(
     field: str, op: nodes.RangeOp, bound: nodes.Text, access: documents.FieldAccess
 ) -> _Compiled:
-    test = _range_test(op, bound.text)
+    test = range_test(op, bound.text)
     constant = access.constant(field)
     if constant is not None:
         return test(constant)
@@ -559,7 +559,7 @@ def _range(
     return lambda document: test(get(document))
 
 
-def _range_test(op: nodes.RangeOp, text: str) -> Callable[[list[Any]], bool]:
+def range_test(op: nodes.RangeOp, text: str) -> Callable[[list[Any]], bool]:
     compare = _COMPARE[op]
     number = _number(text)
     if number is not None:
@@ -599,7 +599,7 @@ def _range_test(op: nodes.RangeOp, text: str) -> Callable[[list[Any]], bool]:
 
 def _nested(field: str, query: nodes.Node, access: documents.FieldAccess) -> _Compiled:
     elements, inner_access = access.elements(field)
-    inner = _compile(query, inner_access)
+    inner = compile_condition(query, inner_access)
     if inner is False:
         return False
     if inner is True:

@@ -18,7 +18,7 @@ from typing import Any
 import pydantic
 
 from audithound.api import rule as rule_api
-from audithound.kql import analysis, compiler, errors, parser
+from audithound.kql import analysis, compiler, errors, nodes, parser
 from audithound.normalize import catalogue, view
 from audithound.rules import problems as rule_problems
 
@@ -42,6 +42,8 @@ class CompiledRule:
     generation: int | None
     spec: rule_api.DetectionRuleSpec
     matches: Callable[[Any], bool]
+    #: The parsed query, for the rule set's generated code (``rules.ruleset``).
+    query: nodes.Node
     fields: tuple[str, ...]
     #: Fields that must hold one of these exact values for the query to match (rule index).
     required: Mapping[str, frozenset[str]]
@@ -151,6 +153,7 @@ def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = No
         generation=generation,
         spec=model,
         matches=compiler.compile_query(tree, _ACCESS),
+        query=tree,
         fields=tuple(dict.fromkeys(field for field, _, _ in analysis.fields(tree))),
         required=analysis.required_values(tree),
     )

@@ -1,0 +1,215 @@
+"""Many queries as one generated function that reads each field at most once per document.
+
+Fed by: parsed queries (:mod:`audithound.kql.nodes`), each with an optional guard (a field that
+must hold one of a few exact strings, chosen by the rule index) and a payload to report when
+it matches, and a :class:`~audithound.kql.documents.FieldAccess`. Feeds: the rule set, which
+calls the generated function once per event.
+
+Why generate code: compiled one by one (:func:`audithound.kql.compiler.compile_query`), thirty
+detections read the same few fields (verb, resource, user, decision) again in each rule's
+chain of closures, and every ``and``/``or`` is a call. Here the whole rule set is one Python
+function: each field's values live in a local variable filled on first use, exact-string
+tests (the common case) are inline ``in``/``isdisjoint`` expressions over those locals, and
+``and``/``or``/``not`` are Python's own operators.
+
+Same answers as the compiler, by construction: the inlined forms are exactly the compiler's
+fast paths (exact strings that match strings only, see ``compiler._match``); every other
+value test is the compiler's own closure over the shared values, and any other condition
+(nested queries, free text, a rule nested too deeply for Python's parser) is the compiler's
+closure called on the document. Conditions on constant fields fold away as there.
+
+No query text ever becomes code: the source holds only generated names (``k3``, ``t4``,
+``f0``); the values, sets and closures they stand for are passed in the function's globals.
+
+A query that raises on some document fails alone: each query runs in its own ``try``, its
+payload goes to the caller's ``failed`` list, and the other queries still see the document.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from audithound.kql import compiler, documents, nodes
+
+T = TypeVar("T")
+
+#: A field that must hold one of these exact strings for the query to match.
+Guard = tuple[str, frozenset[str]]
+
+#: ``(document, failed) -> payloads of the queries that match``, in the order given;
+#: payloads of queries that raised are appended to ``failed``.
+Matcher = Callable[[Any, list[T]], list[T]]
+
+#: Nesting of ``and``/``or``/``not`` inlined per query. Python's parser refuses some 200
+#: levels of parentheses; a deeper query runs as its compiled closure (no shared reads).
+MAX_DEPTH = 50
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _Source:
+    """The generated function's text and the globals its names stand for."""
+
+    def __init__(self, access: documents.FieldAccess) -> None:
+        self.access = access
+        self.globals: dict[str, Any] = {}
+        self.fields: dict[str, str] = {}
+        self._names = itertools.count()
+
+    def name(self, value: Any, prefix: str) -> str:
+        """A fresh global name bound to ``value``."""
+        name = f"{prefix}{next(self._names)}"
+        self.globals[name] = value
+        return name
+
+    def values(self, field: str) -> str:
+        """An expression for the values of ``field``, read once per document on first use."""
+        local = self.fields.get(field)
+        if local is None:
+            local = f"f{len(self.fields)}"
+            self.fields[field] = local
+            self.globals[f"g{local}"] = self.access.values(field)
+        return f"({local} if {local} is not None else ({local} := g{local}(document)))"
+
+    def condition(self, node: nodes.Node, depth: int = 0) -> str | bool:
+        """A Python expression true where ``node`` holds, or the answer when it is constant."""
+        if depth > MAX_DEPTH:
+            raise _TooDeep
+        match node:
+            case nodes.Or(children):
+                alternatives: list[str] = []
+                for child in compiler.merge_exact(children):
+                    part = self.condition(child, depth + 1)
+                    if part is True:
+                        return True
+                    if part is not False:
+                        alternatives.append(part)
+                return _joined(alternatives, " or ", empty=False)
+            case nodes.And(children):
+                conjuncts: list[str] = []
+                for child in sorted(children, key=compiler.order):
+                    part = self.condition(child, depth + 1)
+                    if part is False:
+                        return False
+                    if part is not True:
+                        conjuncts.append(part)
+                return _joined(conjuncts, " and ", empty=True)
+            case nodes.Not(child):
+                inner = self.condition(child, depth + 1)
+                return (not inner) if isinstance(inner, bool) else f"(not {inner})"
+            case nodes.Match(field, value) if self.access.constant(field) is None:
+                return self._match(field, value)
+            case nodes.Range(field, op, bound) if self.access.constant(field) is None:
+                test = self.name(compiler.range_test(op, bound.text), "t")
+                return f"{test}({self.values(field)})"
+            case _:
+                return self.closure(node)
+
+    def closure(self, node: nodes.Node) -> str | bool:
+        """``node`` compiled by the compiler and called on the document."""
+        compiled = compiler.compile_condition(node, self.access)
+        if isinstance(compiled, bool):
+            return compiled
+        return f"{self.name(compiled, 'c')}(document)"
+
+    def _match(self, field: str, value: nodes.ValueNode) -> str:
+        # The branches mirror ``compiler._match``, so both give the same answers.
+        if isinstance(value, nodes.Exists):
+            return f"{self.name(self.access.present(field), 'p')}(document)"
+        values = self.values(field)
+        exact = compiler.exact_texts(value)
+        if exact is not None:
+            texts = frozenset(text.text for text in exact)
+            if not any(compiler.matches_non_strings(text) for text in texts):
+                if len(texts) == 1:
+                    (only,) = texts
+                    return f"({self.name(only, 'k')} in {values})"
+                return f"(not {self.name(texts, 'k')}.isdisjoint({values}))"
+        plain = compiler.plain_test(value)
+        if plain is not None:
+            return f"{self.name(plain, 't')}({values})"
+        test = compiler.values_test(value, self.access.present(field))
+        return f"{self.name(test, 't')}({values}, document)"
+
+    def guard(self, guard: Guard) -> str:
+        field, texts = guard
+        alternatives = tuple(nodes.Text(text, quoted=True) for text in sorted(texts))
+        value = alternatives[0] if len(alternatives) == 1 else nodes.ValueOr(alternatives)
+        return self._match(field, value)
+
+
+def _joined(parts: list[str], operator: str, *, empty: bool) -> str | bool:
+    if not parts:
+        return empty
+    if len(parts) == 1:
+        return parts[0]
+    return "(" + operator.join(parts) + ")"
+
+
+class Generated(Generic[T]):
+    """The matcher for a list of queries, with its source kept for tests and debugging."""
+
+    def __init__(
+        self,
+        entries: Sequence[tuple[nodes.Node, Guard | None, T]],
+        access: documents.FieldAccess,
+    ) -> None:
+        source = _Source(access)
+        compiled: list[tuple[str | bool, Guard | None, T]] = []
+        for query, guard, payload in entries:
+            try:
+                condition = source.condition(query)
+            except _TooDeep:
+                condition = source.closure(query)
+            if condition is not False:  # one that never matches gets no code at all
+                compiled.append((condition, guard if condition is not True else None, payload))
+        # Guards by field: one flag per field says whether any of its guards can pass, so a
+        # rule whose field holds none of the values costs one local test, not a set lookup.
+        unions: dict[str, frozenset[str]] = {}
+        for _, guard, _ in compiled:
+            if guard is not None:
+                unions[guard[0]] = unions.get(guard[0], frozenset()) | guard[1]
+        flags = {field: f"q{position}" for position, field in enumerate(unions)}
+        flagging: list[str] = []
+        for field, texts in unions.items():
+            flagging += [
+                "    try:",
+                f"        {flags[field]} = {source.guard((field, texts))}",
+                "    except Exception:",  # a read that raises fails each rule on its own
+                f"        {flags[field]} = True",
+            ]
+        body: list[str] = []
+        for condition, guard, payload in compiled:
+            if guard is not None:
+                # A guard only ever rules out documents the query cannot match.
+                field, texts = guard
+                mine = "" if texts == unions[field] else f" and {source.guard(guard)}"
+                condition = f"{flags[field]}{mine} and {condition}"
+            reported = source.name(payload, "r")
+            body += [
+                "    try:",
+                f"        if {condition}:" if condition is not True else "        if True:",
+                f"            hits.append({reported})",
+                "    except Exception:",
+                f"        failed.append({reported})",
+            ]
+        header = ["def match(document, failed):"]
+        if source.fields:
+            header.append("    " + " = ".join(source.fields.values()) + " = None")
+        header.append("    hits = []")
+        self.source = "\n".join([*header, *flagging, *body, "    return hits", ""])
+        namespace = source.globals
+        # Safe to run: the source holds generated names only (see the module's docstring).
+        exec(compile(self.source, "<audithound rule set>", "exec"), namespace)
+        self.match: Matcher[T] = namespace["match"]
+
+
+def generate(
+    entries: Sequence[tuple[nodes.Node, Guard | None, T]], access: documents.FieldAccess
+) -> Matcher[T]:
+    """One function testing every query of ``entries`` against a document."""
+    return Generated(entries, access).match
