@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from importlib import resources
 
-from audithound import pipeline
+from audithound import parallel, pipeline
 from audithound.controller import settings
 from audithound.normalize import catalogue
 from audithound.rules import compiler, loader, problems, ruleset
@@ -61,6 +61,16 @@ def _adhoc(query: str) -> compiler.Outcome:
     return dataclasses.replace(outcome, problems=placed)
 
 
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return number
+
+
 def _print_problems(found: Sequence[problems.Problem]) -> None:
     for problem in found:
         print(problem.render(), file=sys.stderr)
@@ -100,7 +110,7 @@ def _summary(stats: files.ReadStats, scan: pipeline.Pipeline, seconds: float) ->
     if skipped:
         lines.append(f"Skipped {skipped:,} line(s):")
         for reason, count in stats.skipped.most_common():
-            first = next((f"{where}" for where, why in stats.examples if why == reason), "")
+            first = next((e.where for e in stats.examples if e.reason == reason), "")
             lines.append(f"  {reason}: {count:,}" + (f" (first at {first})" if first else ""))
     total = sum(scan.counts.alerts.values())
     lines.append(f"Alerts: {total:,}")
@@ -132,7 +142,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     scan = pipeline.Pipeline(rules, sink)
     stats = files.ReadStats()
     started = time.perf_counter()
-    scan.run(files.read(inputs, stats))
+    for path in inputs:
+        if parallel.worth_it(path, args.jobs):
+            parallel.scan_file(scan, path, stats, args.jobs)
+        else:
+            scan.run(files.read([path], stats))
+    scan.close()
     print(_summary(stats, scan, time.perf_counter() - started), file=sys.stderr)
     return EXIT_OK
 
@@ -200,6 +215,14 @@ def parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--query", metavar="KQL", help="also run this ad-hoc KQL query")
     scan.add_argument("--output", choices=("table", "json"), default="table")
+    scan.add_argument(
+        "--jobs",
+        type=_positive,
+        default=parallel.default_jobs(),
+        metavar="N",
+        help="processes for large plain JSON-lines files (default: one per CPU, here "
+        "%(default)s); the output is the same for any N",
+    )
     scan.add_argument("inputs", nargs="*", metavar="FILE", help="audit logs; - or none: stdin")
     scan.set_defaults(handler=cmd_scan)
 

@@ -55,9 +55,9 @@ class Pipeline:
         matched = self.evaluator.evaluate(event)
         if not matched:
             return 0
-        return self._alert(event, matched, at)
+        return self.alert(event, matched, at)
 
-    def _alert(
+    def alert(
         self,
         event: Mapping[str, Any],
         matched: list[compiler.CompiledRule],
@@ -83,11 +83,14 @@ class Pipeline:
         """Process every event of a finite source (``scan``), as :meth:`handle` does; most
         events match nothing, so the loop calls the evaluator directly."""
         evaluate = self.evaluator.evaluate
-        alert = self._alert
+        alert = self.alert
         for _, _, event in events:
             matched = evaluate(event)
             if matched:
                 alert(event, matched, None)
+
+    def close(self) -> None:
+        """The source is finished: flush the sink."""
         self.sink.close()
 
     def rule_names(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import pathlib
 import subprocess
@@ -59,10 +60,10 @@ def test_bad_lines_are_skipped_and_the_events_around_them_kept(
     assert (stats.files, stats.lines, stats.events, stats.blank_lines) == (1, 9, 4, 2)
     assert stats.skipped == {R.INVALID_JSON: 1, R.NOT_AN_EVENT: 2, R.TRUNCATED: 1}
     assert stats.examples == [
-        files.SkipExample(f"{label}:2", R.INVALID_JSON),
-        files.SkipExample(f"{label}:5", R.NOT_AN_EVENT),
-        files.SkipExample(f"{label}:7", R.NOT_AN_EVENT),
-        files.SkipExample(f"{label}:9", R.TRUNCATED),
+        files.SkipExample(str(label), 2, R.INVALID_JSON),
+        files.SkipExample(str(label), 5, R.NOT_AN_EVENT),
+        files.SkipExample(str(label), 7, R.NOT_AN_EVENT),
+        files.SkipExample(str(label), 9, R.TRUNCATED),
     ]
 
 
@@ -209,7 +210,7 @@ def test_a_missing_file_is_reported_and_the_next_is_read(
     found, stats = _read(tmp_path / "missing.log", good)
     assert found == [(str(good), 1, "id-1")]
     assert stats.skipped == {R.UNREADABLE: 1}
-    assert stats.examples == [files.SkipExample(f"{tmp_path / 'missing.log'}:0", R.UNREADABLE)]
+    assert stats.examples == [files.SkipExample(str(tmp_path / "missing.log"), 0, R.UNREADABLE)]
 
 
 def test_stdin_is_read_from_the_given_stream(event: Any, line: Line) -> None:
@@ -287,3 +288,70 @@ def test_the_reader_accepts_exactly_the_events_decode_accepts(
         == ["v1", "beta", "bare", "nulls", "verb"]
     )
     assert stats.skipped == {R.NOT_AN_EVENT: len(SHAPES) - len(expected)}
+
+
+def _mixed_log(event: Any, line: Line, count: int) -> bytes:
+    """Good events with every kind of bad line among them, and a truncated last line."""
+    pieces = []
+    for n in range(count):
+        pieces.append(line(event(n)))
+        if n % 7 == 3:
+            pieces.append(b'{"auditID": "broken", \n')
+        if n % 11 == 5:
+            pieces.append(b"\n")
+        if n % 13 == 0:
+            pieces.append(line({"kind": "EventList", "items": [event(1000 + n), "junk"]}))
+        if n % 17 == 2:
+            pieces.append(b'{"auditID": "' + b"x" * 300 + b'"}\n')  # oversized below
+    pieces.append(b'{"auditID": "id-last", "stage": "Respo')
+    return b"".join(pieces)
+
+
+def test_line_ranges_cover_the_file_and_start_at_line_starts(
+    tmp_path: pathlib.Path, event: Any, line: Line
+) -> None:
+    data = _mixed_log(event, line, 60)
+    path = _write(tmp_path, "audit.log", data)
+    for piece in (1, 50, 333, 1000, len(data), len(data) * 2):
+        ranges = files.line_ranges(str(path), piece)
+        assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+        assert all(end == start for (_, end), (start, _) in itertools.pairwise(ranges))
+        assert all(data[start - 1 : start] == b"\n" for start, _ in ranges[1:]), piece
+        assert all(start < end for start, end in ranges)
+
+
+def test_ranges_read_apart_give_what_one_read_gives(
+    tmp_path: pathlib.Path, event: Any, line: Line
+) -> None:
+    path = _write(tmp_path, "audit.log", _mixed_log(event, line, 60))
+    whole, whole_stats = _read(path, max_line_bytes=200)
+    for piece in (1, 97, 500, 4000):
+        stats = files.ReadStats()
+        found = []
+        for start, end in files.line_ranges(str(path), piece):
+            part = files.ReadStats()
+            numbers = [
+                (label, number + stats.lines, event["auditID"])
+                for label, number, event in files.read_range(
+                    str(path), str(path), start, end, part, max_line_bytes=200
+                )
+            ]
+            found += numbers
+            stats.add(part)
+        stats.files = 1
+        assert found == whole, piece
+        assert stats == whole_stats, piece
+
+
+def test_only_plain_json_lines_files_are_read_in_ranges(
+    tmp_path: pathlib.Path, event: Any, line: Line
+) -> None:
+    lines = line(event(1)) + line(event(2))
+    pretty = json.dumps({"kind": "EventList", "items": [event(1)]}, indent=2).encode()
+    assert files.is_json_lines(str(_write(tmp_path, "a.log", lines)))
+    assert files.is_json_lines(str(_write(tmp_path, "b.log", b"not json\n" + lines)))
+    assert not files.is_json_lines(str(_write(tmp_path, "c.log.gz", gzip.compress(lines))))
+    assert not files.is_json_lines(str(_write(tmp_path, "d.json", pretty)))
+    assert not files.is_json_lines(str(_write(tmp_path, "e.log", b"\xef\xbb\xbf" + lines)))
+    assert not files.is_json_lines(str(_write(tmp_path, "f.log", b"")))
+    assert not files.is_json_lines(str(tmp_path / "missing.log"))

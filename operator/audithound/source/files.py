@@ -56,10 +56,16 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 
 
 class SkipExample(NamedTuple):
-    """Where a skipped line was (``file:line``) and why."""
+    """Where a skipped line was and why."""
 
-    where: str
+    label: str
+    line: int
     reason: decode.Reason
+
+    @property
+    def where(self) -> str:
+        """``file:line``."""
+        return f"{self.label}:{self.line}"
 
 
 @dataclasses.dataclass(slots=True)
@@ -80,11 +86,26 @@ class ReadStats:
     )
     examples: list[SkipExample] = dataclasses.field(default_factory=list)
 
-    def skip(self, label: str, line: int, reason: decode.Reason, count: int = 1) -> None:
-        """Count ``count`` skipped items at ``label:line``; remember the first few."""
+    def skip(self, label: str, line: int, reason: decode.Reason) -> None:
+        """Count a skipped item at ``label:line``; remember the first few of each reason."""
         if self.skipped[reason] < MAX_EXAMPLES_PER_REASON:
-            self.examples.append(SkipExample(f"{label}:{line}", reason))
-        self.skipped[reason] += count
+            self.examples.append(SkipExample(label, line, reason))
+        self.skipped[reason] += 1
+
+    def add(self, later: ReadStats) -> None:
+        """Count in what the read of the next piece of the same input went through; its line
+        numbers count from the piece's first line."""
+        for example in later.examples:
+            if self.skipped[example.reason] < MAX_EXAMPLES_PER_REASON:
+                self.examples.append(example._replace(line=example.line + self.lines))
+            self.skipped[example.reason] += 1
+        for reason, count in later.skipped.items():
+            # Examples were counted above; the rest of each reason's count comes here.
+            shown = sum(example.reason == reason for example in later.examples)
+            self.skipped[reason] += count - shown
+        self.lines += later.lines
+        self.events += later.events
+        self.blank_lines += later.blank_lines
 
 
 def read(
@@ -174,6 +195,68 @@ def read_stream(
     except (OSError, EOFError, zlib.error):
         # A read failed midway (corrupt or cut gzip, I/O error): keep what was read.
         stats.skip(label, stats.lines - lines_before + 1, decode.Reason.UNREADABLE)
+
+
+def is_json_lines(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> bool:
+    """Whether :func:`read` would read the plain file ``path`` line by line from its first
+    byte (not gzip, no byte order mark, not one JSON document), so that any line-aligned
+    piece of it can be read on its own (:func:`read_range`)."""
+    try:
+        with open(path, "rb") as stream:
+            first = stream.readline(max_line_bytes + 1)
+    except OSError:
+        return False
+    if not first or first[:2] == _GZIP_MAGIC or first.startswith(codecs.BOM_UTF8):
+        return False
+    return first.lstrip()[:1] not in (b"{", b"[") or _parses(first)
+
+
+def line_ranges(path: str, piece_bytes: int) -> list[tuple[int, int]]:
+    """``[start, end)`` byte ranges covering ``path``, each about ``piece_bytes`` long and
+    each starting at the beginning of a line, so that no line is split."""
+    ranges: list[tuple[int, int]] = []
+    with open(path, "rb") as stream:
+        size = stream.seek(0, io.SEEK_END)
+        start = 0
+        while start < size:
+            end = _line_start_after(stream, min(start + piece_bytes, size), size)
+            ranges.append((start, end))
+            start = end
+    return ranges
+
+
+def _line_start_after(stream: IO[bytes], position: int, size: int) -> int:
+    """The first line start at or after ``position`` (``size`` if none); reads in blocks so
+    that a hostile, endless line costs no memory."""
+    if position >= size:
+        return size
+    stream.seek(position - 1)  # a line starts at ``position`` when the byte before is \n
+    while block := stream.read(64 * 1024):
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return min(stream.tell() - len(block) + newline + 1, size)
+    return size
+
+
+def read_range(
+    label: str,
+    path: str,
+    start: int,
+    end: int,
+    stats: ReadStats,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> Iterator[tuple[str, int, decode.RawEvent]]:
+    """The events of bytes ``[start, end)`` of a JSON-lines file (:func:`is_json_lines`), a
+    range from :func:`line_ranges`, read as :func:`read` reads lines; line numbers count from
+    the range's first line (:meth:`ReadStats.add` puts them in place)."""
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(start)
+            data = stream.read(end - start)
+    except OSError:
+        stats.skip(label, 1, decode.Reason.UNREADABLE)
+        return
+    yield from _lines(label, _rest(io.BytesIO(data), max_line_bytes), stats, max_line_bytes)
 
 
 def _buffered(stream: IO[bytes]) -> io.BufferedReader:

@@ -1,0 +1,153 @@
+"""A large audit log scanned by several processes, with the answers of one.
+
+Fed by: ``scan``, with a pipeline whose rules are compiled and a JSON-lines file (plain, not
+gzip; :func:`audithound.source.files.is_json_lines`). Feeds: the same pipeline, which turns
+the matches into alerts, and the read statistics.
+
+Parsing and rule evaluation are pure CPU work per line, and one Python process runs on one
+core. Here worker processes each read a line-aligned piece of the file (about
+:data:`PIECE_BYTES`) and evaluate it; only the events that matched some rule come back. The
+parent takes the pieces in file order and hands each match to the pipeline, so maxSignals,
+duplicate suppression, the sink's output and the summary are exactly those of a scan in one
+process. Memory stays flat: a few pieces are in flight at a time.
+
+Workers are forked after the rules were compiled, so they inherit the compiled rule set
+(closures and generated code cannot be pickled); only file ranges go out, and matched
+events, rule names and counts come back. Where ``fork`` is not available the scan stays in
+one process.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import multiprocessing
+import multiprocessing.pool
+import os
+from typing import Any, Final
+
+from audithound import pipeline
+from audithound.rules import ruleset
+from audithound.source import files
+
+#: Bytes per piece: large enough that handing out a piece and its trip back are small next
+#: to parsing it (4 MiB is some 4,000 events, tens of milliseconds), small enough that the
+#: pieces in flight (:data:`PIECES_AHEAD_PER_JOB`) keep memory flat even when every event
+#: matches.
+PIECE_BYTES: Final = 4 * 1024 * 1024
+
+#: Pieces handed out ahead of the one the parent waits for, per worker.
+PIECES_AHEAD_PER_JOB: Final = 2
+
+#: Past this share of events matching, the rest of the file is scanned in the parent: the
+#: parent makes every alert, and an event costs it more to receive than to evaluate, so a
+#: hunting query that matches most events is no faster in parallel (it was slower).
+MAX_MATCHED_SHARE: Final = 0.2
+
+#: Files smaller than this are scanned in one process: starting workers costs more than
+#: they would save.
+MIN_FILE_BYTES: Final = 32 * 1024 * 1024
+
+
+def default_jobs() -> int:
+    """Worker processes for ``scan``: one per CPU this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worth_it(path: str, jobs: int) -> bool:
+    """Whether ``path`` is read faster by ``jobs`` processes than by one."""
+    if jobs < 2 or path == "-" or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    try:
+        big = os.path.getsize(path) >= MIN_FILE_BYTES
+    except OSError:
+        return False
+    return big and files.is_json_lines(path)
+
+
+@dataclasses.dataclass
+class _Piece:
+    """What a worker found in one piece: statistics, matched events, counts per rule."""
+
+    stats: files.ReadStats
+    matched: list[tuple[Any, list[str]]]
+    matches: collections.Counter[str]
+    failures: collections.Counter[str]
+
+
+# The rule set the workers use, set before they are forked (see the module's docstring).
+_RULES: ruleset.RuleSet | None = None
+
+
+def _scan_piece(job: tuple[str, int, int]) -> _Piece:
+    path, start, end = job
+    assert _RULES is not None, "workers are forked after the rules are set"
+    match = _RULES.match
+    stats = files.ReadStats()
+    matched: list[tuple[Any, list[str]]] = []
+    failed: list[Any] = []
+    failures: collections.Counter[str] = collections.Counter()
+    for _, _, event in files.read_range(path, path, start, end, stats):
+        hits = match(event, failed)
+        if failed:
+            failures.update(rule.name for rule in failed)
+            failed.clear()
+        if hits:
+            matched.append((event, [rule.name for rule in hits]))
+    matches = collections.Counter(name for _, names in matched for name in names)
+    return _Piece(stats, matched, matches, failures)
+
+
+class _Parent:
+    """Takes the pieces' results in file order, as one process would have met them."""
+
+    def __init__(self, scan: pipeline.Pipeline, stats: files.ReadStats) -> None:
+        self.scan = scan
+        self.stats = stats
+        self.events = 0
+        self.matched = 0
+
+    def take(self, piece: _Piece) -> None:
+        self.stats.add(piece.stats)
+        evaluator = self.scan.evaluator
+        evaluator.matches.update(piece.matches)
+        evaluator.failures.update(piece.failures)
+        by_name = evaluator.rules.by_name
+        for event, names in piece.matched:
+            self.scan.alert(event, [by_name[name] for name in names], None)
+        self.events += piece.stats.events
+        self.matched += len(piece.matched)
+
+    def crowded(self) -> bool:
+        """Whether so many events match that the parent is the bottleneck."""
+        return self.matched > MAX_MATCHED_SHARE * max(self.events, 1)
+
+
+def scan_file(scan: pipeline.Pipeline, path: str, stats: files.ReadStats, jobs: int) -> None:
+    """Everything :meth:`pipeline.Pipeline.run` does with ``files.read([path], stats)``, in
+    ``jobs`` processes."""
+    global _RULES
+    _RULES = scan.evaluator.rules
+    parent = _Parent(scan, stats)
+    stats.files += 1
+    ranges = files.line_ranges(path, PIECE_BYTES)
+    handed_out = 0
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            # A few pieces ahead, no more: results must not pile up in memory.
+            ahead: collections.deque[multiprocessing.pool.AsyncResult[_Piece]]
+            ahead = collections.deque()
+            while handed_out < len(ranges) and not parent.crowded():
+                start, end = ranges[handed_out]
+                ahead.append(pool.apply_async(_scan_piece, ((path, start, end),)))
+                handed_out += 1
+                if len(ahead) >= PIECES_AHEAD_PER_JOB * jobs:
+                    parent.take(ahead.popleft().get())
+            while ahead:
+                parent.take(ahead.popleft().get())
+    finally:
+        _RULES = None
+    for start, end in ranges[handed_out:]:  # the rest, when most events match
+        piece_stats = files.ReadStats()
+        scan.run(files.read_range(path, path, start, end, piece_stats))
+        stats.add(piece_stats)
