@@ -192,7 +192,7 @@ class Generated(Generic[T]):
             reported = source.name(payload, "r")
             body += [
                 "    try:",
-                f"        if {condition}:" if condition is not True else "        if True:",
+                f"        if {condition}:",  # ``True`` prints as itself
                 f"            hits.append({reported})",
                 "    except Exception:",
                 f"        failed.append({reported})",
