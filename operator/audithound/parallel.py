@@ -67,11 +67,11 @@ def worth_it(path: str, jobs: int) -> bool:
 
 @dataclasses.dataclass
 class _Piece:
-    """What a worker found in one piece: statistics, matched events, counts per rule."""
+    """What a worker found in one piece: statistics, matched events with the names of the
+    rules they matched, and evaluation failures per rule."""
 
     stats: files.ReadStats
     matched: list[tuple[Any, list[str]]]
-    matches: collections.Counter[str]
     failures: collections.Counter[str]
 
 
@@ -94,8 +94,7 @@ def _scan_piece(job: tuple[str, int, int]) -> _Piece:
             failed.clear()
         if hits:
             matched.append((event, [rule.name for rule in hits]))
-    matches = collections.Counter(name for _, names in matched for name in names)
-    return _Piece(stats, matched, matches, failures)
+    return _Piece(stats, matched, failures)
 
 
 class _Parent:
@@ -110,10 +109,10 @@ class _Parent:
     def take(self, piece: _Piece) -> None:
         self.stats.add(piece.stats)
         evaluator = self.scan.evaluator
-        evaluator.matches.update(piece.matches)
         evaluator.failures.update(piece.failures)
         by_name = evaluator.rules.by_name
         for event, names in piece.matched:
+            evaluator.matches.update(names)
             self.scan.alert(event, [by_name[name] for name in names], None)
         self.events += piece.stats.events
         self.matched += len(piece.matched)

@@ -81,23 +81,9 @@ class _Source:
             raise _TooDeep
         match node:
             case nodes.Or(children):
-                alternatives: list[str] = []
-                for child in compiler.merge_exact(children):
-                    part = self.condition(child, depth + 1)
-                    if part is True:
-                        return True
-                    if part is not False:
-                        alternatives.append(part)
-                return _joined(alternatives, " or ", empty=False)
+                return self._combined(compiler.merge_exact(children), " or ", True, depth)
             case nodes.And(children):
-                conjuncts: list[str] = []
-                for child in sorted(children, key=compiler.order):
-                    part = self.condition(child, depth + 1)
-                    if part is False:
-                        return False
-                    if part is not True:
-                        conjuncts.append(part)
-                return _joined(conjuncts, " and ", empty=True)
+                return self._combined(sorted(children, key=compiler.order), " and ", False, depth)
             case nodes.Not(child):
                 inner = self.condition(child, depth + 1)
                 return (not inner) if isinstance(inner, bool) else f"(not {inner})"
@@ -108,6 +94,22 @@ class _Source:
                 return f"{test}({self.values(field)})"
             case _:
                 return self.closure(node)
+
+    def _combined(
+        self, children: Sequence[nodes.Node], joiner: str, decisive: bool, depth: int
+    ) -> str | bool:
+        """``or`` (``decisive`` True) or ``and`` (False) of ``children``: a child decided to
+        ``decisive`` decides the whole, one decided the other way drops out."""
+        parts: list[str] = []
+        for child in children:
+            part = self.condition(child, depth + 1)
+            if part is decisive:
+                return decisive
+            if not isinstance(part, bool):
+                parts.append(part)
+        if not parts:
+            return not decisive
+        return parts[0] if len(parts) == 1 else "(" + joiner.join(parts) + ")"
 
     def closure(self, node: nodes.Node) -> str | bool:
         """``node`` compiled by the compiler and called on the document."""
@@ -140,14 +142,6 @@ class _Source:
         alternatives = tuple(nodes.Text(text, quoted=True) for text in sorted(texts))
         value = alternatives[0] if len(alternatives) == 1 else nodes.ValueOr(alternatives)
         return self._match(field, value)
-
-
-def _joined(parts: list[str], operator: str, *, empty: bool) -> str | bool:
-    if not parts:
-        return empty
-    if len(parts) == 1:
-        return parts[0]
-    return "(" + operator.join(parts) + ")"
 
 
 class Generated(Generic[T]):
