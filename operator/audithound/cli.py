@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import pathlib
 import sys
 import time
 from collections.abc import Sequence
 from importlib import resources
 
-from audithound import parallel, pipeline
+from audithound import parallel, pipeline, scanner
 from audithound.controller import settings
 from audithound.normalize import catalogue
 from audithound.rules import compiler, loader, problems, ruleset
@@ -69,6 +70,13 @@ def _positive(text: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return number
+
+
+def _moment(text: str) -> datetime.datetime:
+    try:
+        return scanner.alerts_from(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time") from None
 
 
 def _print_problems(found: Sequence[problems.Problem]) -> None:
@@ -138,15 +146,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.output == "json":
         sink = stream.JsonLines(sys.stdout.buffer)
     else:
-        sink = stream.Table(sys.stdout)
-    scan = pipeline.Pipeline(rules, sink)
+        findings = any(rule.spec.type != "query" for rule in rules.rules)
+        sink = stream.Table(sys.stdout, findings=findings)
+    scan = pipeline.Pipeline(rules, sink, alerts_from=args.alerts_from)
     stats = files.ReadStats()
     started = time.perf_counter()
-    for path in inputs:
-        if parallel.worth_it(path, args.jobs):
-            parallel.scan_file(scan, path, stats, args.jobs)
-        else:
-            scan.run(files.read([path], stats))
+    scanner.scan(scan, inputs, stats, args.jobs)
     scan.close()
     print(_summary(stats, scan, time.perf_counter() - started), file=sys.stderr)
     return EXIT_OK
@@ -222,6 +227,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="processes for large plain JSON-lines files (default: one per CPU, here "
         "%(default)s); the output is the same for any N",
+    )
+    scan.add_argument(
+        "--alerts-from",
+        type=_moment,
+        metavar="TIME",
+        help="events before this time (RFC 3339) only build the history of stateful rules "
+        "(new_terms, threshold): no alerts for them",
     )
     scan.add_argument("inputs", nargs="*", metavar="FILE", help="audit logs; - or none: stdin")
     scan.set_defaults(handler=cmd_scan)

@@ -1,8 +1,10 @@
 """One raw audit event against every active rule.
 
-Fed by: the pipeline, with raw events from ``source``. Feeds: ``alerts``, with the rules
-that matched. A rule whose predicate raises is isolated: the error is counted against that
-rule and the other rules still see the event; one bad rule never stops the stream.
+Fed by: the pipeline, with raw events from an input (and ``scan --jobs`` workers, each with an
+evaluator of its own whose counts the pipeline's absorbs). Feeds: the pipeline's detectors,
+with the rules that matched. A rule whose predicate raises is isolated: the error is counted
+against that rule and the other rules still see the event; one bad rule never stops the
+stream.
 """
 
 from __future__ import annotations
@@ -33,3 +35,8 @@ class Evaluator:
         for rule in matched:
             self.matches[rule.name] += 1
         return matched
+
+    def absorb(self, matches: collections.Counter[str], failures: collections.Counter[str]) -> None:
+        """Add the counts of another evaluator of the same rules (a ``scan --jobs`` worker's)."""
+        self.matches.update(matches)
+        self.failures.update(failures)

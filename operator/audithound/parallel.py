@@ -1,15 +1,17 @@
 """A large audit log scanned by several processes, with the answers of one.
 
-Fed by: ``scan``, with a pipeline whose rules are compiled and a JSON-lines file (plain, not
-gzip; :func:`audithound.source.files.is_json_lines`). Feeds: the same pipeline, which turns
-the matches into alerts, and the read statistics.
+Fed by: ``scanner``, with a pipeline whose rules are compiled and a JSON-lines file (plain,
+not gzip; :func:`audithound.source.files.is_json_lines`). Feeds: ``scanner``, with the matched
+events in file order, which it hands to the pipeline's detectors; the read statistics; and
+the pipeline's match counts, which absorb each worker's.
 
 Parsing and rule evaluation are pure CPU work per line, and one Python process runs on one
 core. Here worker processes each read a line-aligned piece of the file (about
-:data:`PIECE_BYTES`) and evaluate it; only the events that matched some rule come back. The
-parent takes the pieces in file order and hands each match to the pipeline, so maxSignals,
-duplicate suppression, the sink's output and the summary are exactly those of a scan in one
-process. Memory stays flat: a few pieces are in flight at a time.
+:data:`PIECE_BYTES`) and evaluate it with an evaluator of their own (the same code, and so the
+same counts, as the parent's); only the events that matched some rule come back. The parent
+takes the pieces in file order and yields each match, so the detectors, maxSignals, duplicate
+suppression, the sink's output and the summary are exactly those of a scan in one process.
+Memory stays flat: a few pieces are in flight at a time.
 
 Workers are forked after the rules were compiled, so they inherit the compiled rule set
 (closures and generated code cannot be pickled); only file ranges go out, and matched
@@ -24,10 +26,11 @@ import dataclasses
 import multiprocessing
 import multiprocessing.pool
 import os
+from collections.abc import Iterator
 from typing import Any, Final
 
-from audithound import pipeline
-from audithound.rules import ruleset
+from audithound import evaluate, pipeline
+from audithound.rules import compiler, ruleset
 from audithound.source import files
 
 #: Bytes per piece: large enough that handing out a piece and its trip back are small next
@@ -68,10 +71,11 @@ def worth_it(path: str, jobs: int) -> bool:
 @dataclasses.dataclass
 class _Piece:
     """What a worker found in one piece: statistics, matched events with the names of the
-    rules they matched, and evaluation failures per rule."""
+    rules they matched, and its evaluator's counts (matches and failures per rule)."""
 
     stats: files.ReadStats
     matched: list[tuple[Any, list[str]]]
+    matches: collections.Counter[str]
     failures: collections.Counter[str]
 
 
@@ -82,19 +86,15 @@ _RULES: ruleset.RuleSet | None = None
 def _scan_piece(job: tuple[str, int, int]) -> _Piece:
     path, start, end = job
     assert _RULES is not None, "workers are forked after the rules are set"
-    match = _RULES.match
+    evaluator = evaluate.Evaluator(_RULES)
+    evaluate_ = evaluator.evaluate
     stats = files.ReadStats()
     matched: list[tuple[Any, list[str]]] = []
-    failed: list[Any] = []
-    failures: collections.Counter[str] = collections.Counter()
     for _, _, event in files.read_range(path, path, start, end, stats):
-        hits = match(event, failed)
-        if failed:
-            failures.update(rule.name for rule in failed)
-            failed.clear()
+        hits = evaluate_(event)
         if hits:
             matched.append((event, [rule.name for rule in hits]))
-    return _Piece(stats, matched, failures)
+    return _Piece(stats, matched, evaluator.matches, evaluator.failures)
 
 
 class _Parent:
@@ -106,14 +106,13 @@ class _Parent:
         self.events = 0
         self.matched = 0
 
-    def take(self, piece: _Piece) -> None:
+    def take(self, piece: _Piece) -> Iterator[tuple[Any, list[compiler.CompiledRule]]]:
         self.stats.add(piece.stats)
         evaluator = self.scan.evaluator
-        evaluator.failures.update(piece.failures)
+        evaluator.absorb(piece.matches, piece.failures)
         by_name = evaluator.rules.by_name
         for event, names in piece.matched:
-            evaluator.matches.update(names)
-            self.scan.alert(event, [by_name[name] for name in names], None)
+            yield event, [by_name[name] for name in names]
         self.events += piece.stats.events
         self.matched += len(piece.matched)
 
@@ -122,9 +121,12 @@ class _Parent:
         return self.matched > MAX_MATCHED_SHARE * max(self.events, 1)
 
 
-def scan_file(scan: pipeline.Pipeline, path: str, stats: files.ReadStats, jobs: int) -> None:
-    """Everything :meth:`pipeline.Pipeline.run` does with ``files.read([path], stats)``, in
-    ``jobs`` processes."""
+def matches(
+    scan: pipeline.Pipeline, path: str, stats: files.ReadStats, jobs: int
+) -> Iterator[tuple[Any, list[compiler.CompiledRule]]]:
+    """The events of ``path`` that match some rule of ``scan``, with the rules they match, in
+    file order, found by ``jobs`` processes; read statistics and match counts go where
+    ``files.read([path], stats)`` and ``scan.evaluator`` would have put them."""
     global _RULES
     _RULES = scan.evaluator.rules
     parent = _Parent(scan, stats)
@@ -141,12 +143,16 @@ def scan_file(scan: pipeline.Pipeline, path: str, stats: files.ReadStats, jobs: 
                 ahead.append(pool.apply_async(_scan_piece, ((path, start, end),)))
                 handed_out += 1
                 if len(ahead) >= PIECES_AHEAD_PER_JOB * jobs:
-                    parent.take(ahead.popleft().get())
+                    yield from parent.take(ahead.popleft().get())
             while ahead:
-                parent.take(ahead.popleft().get())
+                yield from parent.take(ahead.popleft().get())
     finally:
         _RULES = None
+    evaluate_ = scan.evaluator.evaluate
     for start, end in ranges[handed_out:]:  # the rest, when most events match
         piece_stats = files.ReadStats()
-        scan.run(files.read_range(path, path, start, end, piece_stats))
+        for _, _, event in files.read_range(path, path, start, end, piece_stats):
+            hits = evaluate_(event)
+            if hits:
+                yield event, hits
         stats.add(piece_stats)

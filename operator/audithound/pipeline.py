@@ -1,23 +1,57 @@
-"""The one wiring of evaluate -> alerts -> sinks, used by ``scan`` and by the operator.
+"""The one wiring of match -> detect -> limits -> identity -> sinks, used by every entry point.
 
-Fed by: raw audit events from ``source`` (finished files for ``scan``, the live tail for the
-operator), each with the time that counts for rate limits. Feeds: a sink. Returns nothing
-per event; what happened is counted in :class:`Counts` for summaries and rule status.
+Fed by: raw audit events from an input, each with the time it was read when that counts:
+``scanner`` (finished files and stdin), ``parallel`` (``scan --jobs``: workers match, this
+pipeline takes their matches in file order through :meth:`Pipeline.detect`) and
+``controller.tailing`` (the live log). Feeds: a sink, through an outbox that
+:meth:`Pipeline.deliver` empties; and the checkpoint, with the detectors' state
+(:meth:`Pipeline.snapshot`).
+
+Per event: the rule set's generated function says which rules match (``evaluate``); each
+matching rule's detector (``detectors``) turns the match into findings; ``maxSignals``
+admits them (``alerts.limits``); each becomes an alert named by its identity
+(``alerts.evidence``, ``alerts.identity``) and waits in the outbox. Delivering hands the
+outbox to the sink, concurrently when the sink allows; an alert that could not be written
+stays in the outbox for the next :meth:`Pipeline.deliver`, so a failed write never loses a
+finding and never spends the rule's budget twice. A replay after a crash finds the same
+findings (the state was saved with the read position) under the same names: the sink answers
+that they exist.
+
+Anything one rule raises (its query, its detector, its evidence) is counted against that
+rule and never reaches the others. The operator's thread runs the pipeline while the status
+writer and the metrics endpoint read its counts: those readers take :attr:`Pipeline.lock`,
+which the runner holds while it processes a batch.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import datetime
+import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Final, Literal
 
 from audithound import evaluate
 from audithound.alerts import evidence, limits
+from audithound.detectors import base, findings, kinds
 from audithound.rules import compiler, ruleset
-from audithound.sinks import base
+from audithound.sinks import base as sinks
 from audithound.source import decode
+
+LOG = logging.getLogger("audithound.pipeline")
+
+#: Event time between two evictions of old state (unit: seconds; default 60): often enough to
+#: keep memory near what the windows need, rarely enough to cost nothing per event.
+ADVANCE_EVERY_SECONDS: Final = 60.0
+
+#: Where a rule's detector state came from: ``new`` (nothing known yet), ``restored`` (from
+#: the checkpoint), ``learned`` (from the logs on disk, at a warm start), ``kept`` (across a
+#: spec change that did not touch what the state depends on), ``reset`` (a change of query,
+#: fields or windows started it afresh).
+Origin = Literal["new", "restored", "learned", "kept", "reset"]
 
 
 @dataclasses.dataclass
@@ -28,70 +62,355 @@ class Counts:
     duplicates: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
+@dataclasses.dataclass
+class _Slot:
+    """One active rule's detector and what its state depends on."""
+
+    rule: compiler.CompiledRule
+    key: str
+    detector: base.Detector
+    origin: Origin
+    #: Events learned from history before alerting (warm start), and from how far back.
+    learned: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleState:
+    """What a rule's detector holds, for status and metrics."""
+
+    origin: Origin
+    size: base.StateSize | None
+    learned: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """One rule's current interval, as status reports it."""
+
+    counts: limits.RuleCounts
+    failures: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Totals:
+    """Per-rule totals since start, as metrics report them."""
+
+    matches: collections.Counter[str]
+    alerts: collections.Counter[str]
+    duplicates: collections.Counter[str]
+    dropped: collections.Counter[str]
+    failures: collections.Counter[str]
+
+
+class DeliveryError(Exception):
+    """Some alerts could not be written; they stay in the outbox for the next delivery."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Pending:
+    rule: compiler.CompiledRule
+    alert: dict[str, Any]
+
+
 class Pipeline:
-    """Evaluates events, turns matches into alerts, applies limits, hands alerts to a sink."""
+    """Matches, detects, limits and names; see the module docstring."""
 
     def __init__(
         self,
         rules: ruleset.RuleSet,
-        sink: base.Sink,
+        sink: sinks.Sink,
         *,
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+        alerts_from: datetime.datetime | None = None,
     ) -> None:
         self.evaluator = evaluate.Evaluator(rules)
         self.sink = sink
         self.limiter = limits.Limiter()
         self.counts = Counts()
+        #: Events before this event time only build history (``scan --alerts-from``).
+        self.alerts_from = alerts_from.timestamp() if alerts_from is not None else None
+        #: Held by whoever runs the pipeline while it works, and by readers of its counts.
+        self.lock = threading.RLock()
         self._now = now
+        self._slots: dict[str, _Slot] = {}
+        self._outbox: list[_Pending] = []
+        self._advanced = float("-inf")
+        #: Grows whenever a stateful detector may have changed: the checkpoint saves the state
+        #: again only when this moved.
+        self.state_version = 0
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._sync(rules)
+
+    # Rules and state.
+
+    @property
+    def rules(self) -> ruleset.RuleSet:
+        return self.evaluator.rules
 
     def use(self, rules: ruleset.RuleSet) -> None:
         """Evaluate later events with ``rules`` (the operator swaps rule sets as rules change);
-        per-rule counts and limits carry over by rule name."""
-        self.evaluator.rules = rules
+        per-rule counts and limits carry over by rule name, detector state while the rule's
+        state key stays the same."""
+        with self.lock:
+            self.evaluator.rules = rules
+            self._sync(rules)
 
-    def handle(self, event: Mapping[str, Any], at: datetime.datetime | None = None) -> int:
-        """Process one event; ``at`` is the time its alerts count against (default: its own
-        time, else now). Returns the number of new alerts."""
-        matched = self.evaluator.evaluate(event)
+    def _sync(self, rules: ruleset.RuleSet) -> None:
+        slots: dict[str, _Slot] = {}
+        for rule in rules.rules:
+            key = kinds.state_key(rule)
+            slot = self._slots.get(rule.name)
+            if slot is not None and slot.key == key:
+                if slot.rule is not rule and slot.origin not in ("new", "reset"):
+                    slot.origin = "kept"  # a new generation that the state does not depend on
+                slot.rule = rule
+                slots[rule.name] = slot
+                continue
+            origin: Origin = "new" if slot is None else "reset"
+            slots[rule.name] = _Slot(rule, key, kinds.create(rule, evidence.excerpt), origin)
+            if slot is not None and slot.detector.stateful:
+                LOG.info("Reset detector state", extra={"rule": rule.name})
+        self._slots = slots
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state of every stateful detector, by rule name, with its key."""
+        with self.lock:
+            return {
+                name: {"key": slot.key, "state": slot.detector.snapshot()}
+                for name, slot in self._slots.items()
+                if slot.detector.stateful
+            }
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Take back a :meth:`snapshot`; a rule whose key changed since starts afresh."""
+        with self.lock:
+            for name, entry in saved.items():
+                slot = self._slots.get(name)
+                if slot is None or not isinstance(entry, dict) or entry.get("key") != slot.key:
+                    continue
+                slot.detector.restore(entry.get("state") or {})
+                slot.origin = "restored"
+
+    def needs_history(self) -> list[str]:
+        """Stateful rules whose detector knows nothing yet (new, or reset by a change)."""
+        with self.lock:
+            return [
+                name
+                for name, slot in self._slots.items()
+                if slot.detector.stateful and slot.origin in ("new", "reset")
+            ]
+
+    def learn(self, event: Mapping[str, Any], names: frozenset[str]) -> None:
+        """Feed ``event`` to the detectors of ``names`` as history, without alerting."""
+        failed: list[compiler.CompiledRule] = []
+        matched = [rule for rule in self.evaluator.rules.match(event, failed) if rule.name in names]
         if not matched:
-            return 0
-        return self.alert(event, matched, at)
+            return
+        at = self._event_seconds(event, None)
+        self.state_version += 1
+        for rule in matched:
+            slot = self._slots[rule.name]
+            try:
+                slot.detector.observe(event, at, False)
+            except Exception:
+                self.evaluator.failures[rule.name] += 1
+                continue
+            slot.learned += 1
 
-    def alert(
+    def learned(self, names: Iterable[str]) -> None:
+        """History was read for ``names``: their state stands on what the logs on disk held."""
+        with self.lock:
+            for name in names:
+                slot = self._slots.get(name)
+                if slot is not None and slot.origin in ("new", "reset"):
+                    slot.origin = "learned"
+
+    def rule_states(self) -> dict[str, RuleState]:
+        """Each active rule's detector state (origin, size, events learned)."""
+        with self.lock:
+            return {
+                name: RuleState(slot.origin, slot.detector.size(), slot.learned)
+                for name, slot in self._slots.items()
+            }
+
+    # Events.
+
+    def process(self, event: Mapping[str, Any], read_at: datetime.datetime | None = None) -> None:
+        """Match one event and take its matches through the rules' detectors.
+
+        ``read_at`` is the time its alerts count against for ``maxSignals`` (the operator's
+        read time, as Elastic counts by ingest time; default: the event's own time).
+        """
+        matched = self.evaluator.evaluate(event)
+        if matched:
+            self.detect(event, matched, read_at)
+
+    def detect(
         self,
         event: Mapping[str, Any],
         matched: list[compiler.CompiledRule],
-        at: datetime.datetime | None,
-    ) -> int:
-        """Turn the rules that matched ``event`` into alerts; returns how many were new."""
+        read_at: datetime.datetime | None = None,
+    ) -> None:
+        """Take an event that ``matched`` these rules through their detectors into the outbox."""
+        moment = decode.event_time(event)
         detected = self._now()
-        when = at or decode.event_time(event) or detected
-        created = 0
+        at = (moment or read_at or detected).timestamp()
+        when = read_at or moment or detected
+        alerting = self.alerts_from is None or at >= self.alerts_from
         for rule in matched:
-            if not self.limiter.admit(rule, when):
+            detector = self._slots[rule.name].detector
+            if detector.stateful:
+                self.state_version += 1
+            try:
+                found = detector.observe(event, at, alerting)
+            except Exception:
+                self._failed(rule, "detector")
                 continue
-            alert = evidence.build(rule, event, detected)
-            if self.sink.emit(alert):
-                self.counts.alerts[rule.name] += 1
-                created += 1
-            else:
-                self.limiter.unadmit_duplicate(rule)
-                self.counts.duplicates[rule.name] += 1
-        return created
+            for finding in found:
+                self._admit(rule, finding, when, detected)
+        if at - self._advanced >= ADVANCE_EVERY_SECONDS:
+            self.advance(at)
+
+    def advance(self, now: float) -> None:
+        """Event time reached ``now`` (seconds): detectors drop what left their windows."""
+        self._advanced = now
+        self.state_version += 1
+        for name, slot in self._slots.items():
+            if not slot.detector.stateful:
+                continue
+            try:
+                slot.detector.advance(now)
+            except Exception:
+                self.evaluator.failures[name] += 1
+                LOG.exception("Failed to advance detector", extra={"rule": name})
+
+    def _event_seconds(self, event: Mapping[str, Any], read_at: datetime.datetime | None) -> float:
+        moment = decode.event_time(event) or read_at or self._now()
+        return moment.timestamp()
+
+    def _admit(
+        self,
+        rule: compiler.CompiledRule,
+        finding: findings.Finding,
+        when: datetime.datetime,
+        detected: datetime.datetime,
+    ) -> None:
+        if not self.limiter.admit(rule, when):
+            return
+        try:
+            alert = evidence.build(rule, finding, detected)
+        except Exception:
+            self.limiter.unadmit_duplicate(rule)
+            self._failed(rule, "evidence")
+            return
+        self._outbox.append(_Pending(rule, alert))
+
+    def _failed(self, rule: compiler.CompiledRule, stage: str) -> None:
+        self.evaluator.failures[rule.name] += 1
+        if self.evaluator.failures[rule.name] <= 10:
+            LOG.exception("Rule failed on an event", extra={"rule": rule.name, "stage": stage})
+
+    # Delivery.
+
+    def pending(self) -> int:
+        """Alerts waiting in the outbox."""
+        return len(self._outbox)
+
+    def deliver(self) -> None:
+        """Hand the outbox to the sink. Raises :class:`DeliveryError` (after every alert was
+        tried) when some could not be written; those stay for the next call."""
+        outbox, self._outbox = self._outbox, []
+        if not outbox:
+            return
+        results = self._emit(outbox)
+        failed: list[_Pending] = []
+        first: BaseException | None = None
+        with self.lock:  # the counts below are what status and metrics read
+            for pending, result in zip(outbox, results, strict=True):
+                name = pending.rule.name
+                if isinstance(result, BaseException):
+                    failed.append(pending)
+                    first = first or result
+                elif result:
+                    self.counts.alerts[name] += 1
+                else:
+                    self.limiter.unadmit_duplicate(pending.rule)
+                    self.counts.duplicates[name] += 1
+            if failed:
+                self._outbox = failed + self._outbox
+        if failed:
+            raise DeliveryError(f"{len(failed)} of {len(outbox)} alert(s) not written") from first
+
+    def _emit(self, outbox: list[_Pending]) -> list[bool | BaseException]:
+        concurrency = getattr(self.sink, "concurrency", 1)
+        if concurrency <= 1 or len(outbox) == 1:
+            results: list[bool | BaseException] = []
+            for position, pending in enumerate(outbox):
+                try:
+                    results.append(self.sink.emit(pending.alert))
+                except Exception as error:
+                    # A sink that writes in order stops at its first failure: the rest wait.
+                    results.append(error)
+                    results.extend(error for _ in outbox[position + 1 :])
+                    break
+            return results
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                concurrency, thread_name_prefix="audithound-sink"
+            )
+        futures = [self._executor.submit(self.sink.emit, pending.alert) for pending in outbox]
+        out: list[bool | BaseException] = []
+        for future in futures:
+            try:
+                out.append(future.result())
+            except Exception as error:
+                out.append(error)
+        return out
+
+    # Finite inputs.
 
     def run(self, events: Iterable[tuple[str, int, Mapping[str, Any]]]) -> None:
-        """Process every event of a finite source (``scan``), as :meth:`handle` does; most
+        """Process every event of a finite source (``scan``) and deliver as it goes; most
         events match nothing, so the loop calls the evaluator directly."""
-        evaluate = self.evaluator.evaluate
-        alert = self.alert
+        evaluate_ = self.evaluator.evaluate
+        detect = self.detect
         for _, _, event in events:
-            matched = evaluate(event)
+            matched = evaluate_(event)
             if matched:
-                alert(event, matched, None)
+                detect(event, matched)
+                if self._outbox:
+                    self.deliver()
 
     def close(self) -> None:
-        """The source is finished: flush the sink."""
-        self.sink.close()
+        """The input is finished: deliver what waits, flush the sink."""
+        try:
+            self.deliver()
+        finally:
+            self.sink.close()
+            if self._executor is not None:
+                self._executor.shutdown()
+                self._executor = None
+
+    # Readers from other threads (status, metrics).
+
+    def summaries(self) -> dict[str, Summary]:
+        """Each rule's counts in its current interval, copied under the lock."""
+        with self.lock:
+            return {
+                name: Summary(dataclasses.replace(counts), self.evaluator.failures[name])
+                for name, counts in self.limiter.current.items()
+            }
+
+    def totals(self) -> Totals:
+        """Per-rule totals since start, copied under the lock."""
+        with self.lock:
+            return Totals(
+                matches=collections.Counter(self.evaluator.matches),
+                alerts=collections.Counter(self.counts.alerts),
+                duplicates=collections.Counter(self.counts.duplicates),
+                dropped=collections.Counter(self.limiter.dropped_total),
+                failures=collections.Counter(self.evaluator.failures),
+            )
 
     def rule_names(self) -> list[str]:
         return [rule.name for rule in self.evaluator.rules.rules]

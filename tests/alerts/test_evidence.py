@@ -8,6 +8,7 @@ from typing import Any
 
 from audithound.alerts import evidence, identity
 from audithound.api import alert as alert_api
+from audithound.detectors import findings
 from audithound.rules import compiler
 
 DETECTED = datetime.datetime(2026, 11, 20, 10, 0, 1, tzinfo=datetime.UTC)
@@ -67,8 +68,12 @@ def raw_event() -> dict[str, Any]:
     }
 
 
+def _finding(event: dict[str, Any]) -> findings.Finding:
+    return findings.Finding(event, (event["auditID"], event["stage"]))
+
+
 def test_alert_is_a_valid_security_alert_without_bodies() -> None:
-    built = evidence.build(rule(), raw_event(), DETECTED)
+    built = evidence.build(rule(), _finding(raw_event()), DETECTED)
     spec = alert_api.SecurityAlertSpec.model_validate(built["spec"])
     assert spec.rule.severity == "high" and spec.rule.threat[0].tactic.id == "TA0006"
     assert spec.event_time == "2026-11-20T10:00:00.123456Z"
@@ -103,7 +108,7 @@ def test_alert_is_a_valid_security_alert_without_bodies() -> None:
 
 
 def test_reason_reads_as_a_sentence() -> None:
-    built = evidence.build(rule(), raw_event(), DETECTED)
+    built = evidence.build(rule(), _finding(raw_event()), DETECTED)
     assert built["spec"]["reason"] == (
         "system:serviceaccount:ci:deployer (impersonating bob) was allowed to create "
         "/api/v1/namespaces/shop/secrets from 10.0.0.5 (+1 more)"
@@ -118,14 +123,14 @@ def test_reason_reads_as_a_sentence() -> None:
 
 
 def test_name_is_stable_per_rule_event_and_stage() -> None:
-    first = identity.alert_name("secret-created", "id-1", "ResponseComplete")
-    assert first == identity.alert_name("secret-created", "id-1", "ResponseComplete")
+    first = identity.alert_name("secret-created", ("id-1", "ResponseComplete"))
+    assert first == identity.alert_name("secret-created", ("id-1", "ResponseComplete"))
     assert first.startswith("secret-created-") and len(first) == len("secret-created-") + 20
     others = {
-        identity.alert_name("secret-created", "id-2", "ResponseComplete"),
-        identity.alert_name("secret-created", "id-1", "ResponseStarted"),
-        identity.alert_name("other", "id-1", "ResponseComplete"),
+        identity.alert_name("secret-created", ("id-2", "ResponseComplete")),
+        identity.alert_name("secret-created", ("id-1", "ResponseStarted")),
+        identity.alert_name("other", ("id-1", "ResponseComplete")),
     }
     assert first not in others and len(others) == 3
-    long_name = identity.alert_name("r" * 253, "id", "ResponseComplete")
+    long_name = identity.alert_name("r" * 253, ("id", "ResponseComplete"))
     assert len(long_name) <= 253

@@ -89,6 +89,7 @@ def test_security_alert_crd_is_useful_with_kubectl_get() -> None:
         "Verb",
         "URI",
         "State",
+        "Count",
         "Reason",
         "Age",
     ]

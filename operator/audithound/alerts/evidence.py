@@ -1,6 +1,7 @@
 """What an alert says: the rule, a one-line reason, and an allowlisted excerpt of the event.
 
-Fed by: a compiled rule and the raw event it matched. Feeds: the sinks. The excerpt is an
+Fed by: a compiled rule and a finding of its detector (the event that completed it, and for a
+finding of several events its group, count and members). Feeds: the sinks. The excerpt is an
 allowlist on purpose: request and response bodies, user ``extra`` attributes and any field
 not named here never leave the audit log, because they can carry secrets (a Secret's data,
 a token in a TokenRequest response). The dict has the wire shape of
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from audithound.alerts import identity
+from audithound.detectors import findings
 from audithound.rules import compiler
 
 DECISION = "authorization.k8s.io/decision"
@@ -99,12 +101,45 @@ def reason(event: dict[str, Any]) -> str:
     return f"{who} {did} {target}{origin}"
 
 
-def build(
-    rule: compiler.CompiledRule, event: Mapping[str, Any], detected: datetime.datetime
-) -> dict[str, Any]:
-    """The alert for ``rule`` matching ``event``: metadata name, labels and spec, as wire dicts."""
-    evidence = excerpt(event)
+def _moment(seconds: float | None) -> str | None:
+    """Event time as RFC 3339 with milliseconds (Elasticsearch's date precision)."""
+    if seconds is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _finding_reason(rule: compiler.CompiledRule, finding: findings.Finding, one: str) -> str:
+    """The reason of a finding of a stateful rule, around the reason of its last event."""
+    group = ", ".join(f"{field}={value}" for field, value in finding.group)
     spec = rule.spec
+    match spec.type:
+        case "new_terms":
+            return f"new {group}: {one}"
+        case "threshold":
+            assert spec.threshold is not None
+            of = f" with {group}" if group else ""
+            distinct = ""
+            if spec.threshold.cardinality:
+                limit = spec.threshold.cardinality[0]
+                distinct = f" ({limit.value}+ distinct {limit.field})"
+            window = spec.from_.removeprefix("now-")
+            return f"{finding.count} matching events{of} within {window}{distinct}; last: {one}"
+        case _:
+            return one
+
+
+def build(
+    rule: compiler.CompiledRule, finding: findings.Finding, detected: datetime.datetime
+) -> dict[str, Any]:
+    """The alert for ``rule``'s ``finding``: metadata name, labels and spec, as wire dicts.
+
+    A query rule's alert is its event's excerpt; a finding of a stateful rule adds the values
+    that define it (``group``), its count, first and last seen, and its members.
+    """
+    evidence = excerpt(finding.event)
+    spec = rule.spec
+    one = reason(evidence)
     alert_spec: dict[str, Any] = {
         "rule": {
             "name": rule.name,
@@ -115,18 +150,34 @@ def build(
             "riskScore": spec.risk_score,
             "threat": [threat.model_dump(by_alias=True) for threat in spec.threat],
         },
-        "reason": reason(evidence),
+        "reason": _finding_reason(rule, finding, one) if finding.multiple else one,
         "detectedTime": detected.isoformat().replace("+00:00", "Z"),
         "event": evidence,
         "workflowStatus": "open",
     }
     if "stageTimestamp" in evidence:
         alert_spec["eventTime"] = evidence["stageTimestamp"]
-    return {
-        "name": identity.alert_name(rule.name, evidence["auditID"], evidence["stage"]),
+    if finding.multiple:
+        alert_spec["group"] = dict(finding.group)
+        alert_spec["count"] = finding.count
+        alert_spec["firstSeen"] = _moment(finding.first_seen)
+        alert_spec["lastSeen"] = _moment(finding.last_seen)
+        if finding.members:
+            alert_spec["auditIDs"] = [member.audit_id for member in finding.members]
+            alert_spec["auditIDsOmitted"] = finding.count - len(finding.members)
+        if finding.excerpts:
+            alert_spec["sampleEvents"] = list(finding.excerpts)
+    alert: dict[str, Any] = {
+        "name": identity.alert_name(rule.name, finding.key),
         "labels": {
             "audithound.io/rule": rule.name[:63].rstrip("-."),
             "audithound.io/severity": spec.severity,
         },
         "spec": alert_spec,
     }
+    if finding.renewal is not None:
+        alert["renewal"] = {
+            "name": identity.alert_name(rule.name, finding.renewal.unique),
+            "afterSeconds": finding.renewal.after.total_seconds(),
+        }
+    return alert

@@ -1,21 +1,27 @@
-"""The name of an alert, derived from (rule, auditID, stage).
+"""The name of an alert, derived from its rule and what makes its finding unique.
 
-Fed by: a matched rule and event. Feeds: every sink. The same match always gets the same
-name, so a replay after a crash, an overlapping look-back or a second reader of the same
-log creates nothing new: the API server answers 409 and the sink counts a duplicate.
+Fed by: a rule's name and a finding's key (``detectors.findings``): (auditID, stage) for a
+query rule, the term for new_terms, the group and its completing event for threshold. Feeds:
+every sink. The same finding always gets the same name, so a replay after a crash, an
+overlapping look-back or a second reader of the same log creates nothing new: the API server
+answers 409 and the sink counts a duplicate.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 #: Kubernetes object names are DNS subdomains of at most 253 characters.
 _MAX_NAME = 253
 _DIGEST_CHARS = 20
 
 
-def alert_name(rule_name: str, audit_id: str, stage: str) -> str:
-    """``<rule>-<20 hex digits>``: readable in ``kubectl get``, unique per (rule, event, stage)."""
-    digest = hashlib.sha256(f"{rule_name}\0{audit_id}\0{stage}".encode()).hexdigest()
+def alert_name(rule_name: str, key: Sequence[str]) -> str:
+    """``<rule>-<20 hex digits>``: readable in ``kubectl get``, unique per (rule, key).
+
+    For a query rule the key is (auditID, stage), which gives the names alerts always had.
+    """
+    digest = hashlib.sha256("\0".join((rule_name, *key)).encode()).hexdigest()
     prefix = rule_name[: _MAX_NAME - _DIGEST_CHARS - 1].rstrip("-.")
     return f"{prefix}-{digest[:_DIGEST_CHARS]}"

@@ -80,7 +80,41 @@ class SecurityAlertSpec(common.Model):
         default=None, description="The event's stageTimestamp (RFC 3339)."
     )
     detected_time: str = pydantic.Field(description="When AuditHound read the event.")
-    event: EventExcerpt
+    event: EventExcerpt = pydantic.Field(
+        description="The event that completed the finding: the matching event of a query "
+        "rule, the event with the new term, the event that made a group reach its threshold."
+    )
+    group: dict[str, str] | None = pydantic.Field(
+        default=None,
+        description="new_terms and threshold: the values that define the finding, by field "
+        "(the new term, the group's values).",
+    )
+    count: int | None = pydantic.Field(
+        default=None, ge=1, description="Events in the finding (threshold: the group's count)."
+    )
+    first_seen: str | None = pydantic.Field(
+        default=None, description="Event time of the finding's first event (RFC 3339)."
+    )
+    last_seen: str | None = pydantic.Field(
+        default=None, description="Event time of the finding's last event (RFC 3339)."
+    )
+    audit_ids: list[str] | None = pydantic.Field(
+        default=None,
+        alias="auditIDs",
+        max_length=100,
+        description="auditIDs of the finding's newest events, oldest first (at most 100).",
+    )
+    audit_ids_omitted: int | None = pydantic.Field(
+        default=None,
+        alias="auditIDsOmitted",
+        ge=0,
+        description="Events of the finding whose auditIDs are not listed.",
+    )
+    sample_events: list[EventExcerpt] | None = pydantic.Field(
+        default=None,
+        max_length=5,
+        description="Excerpts of the finding's newest events, oldest first (at most 5).",
+    )
     workflow_status: WorkflowStatus = pydantic.Field(
         default="open",
         description="Triage state, set by people (kubectl edit / patch); the operator never "

@@ -70,6 +70,33 @@ class Condition(Model):
     )
 
 
+class DetectorState(Model):
+    """What a stateful rule's detector holds on one instance."""
+
+    origin: Literal["new", "restored", "learned", "kept", "reset"] = pydantic.Field(
+        description="Where the state came from: new (nothing known yet), restored (from the "
+        "saved checkpoint), learned (from the audit logs on disk at a warm start), kept "
+        "(across a spec change that did not touch the query, fields or windows), reset (such "
+        "a change started it afresh)."
+    )
+    unit: str = pydantic.Field(
+        description="What is counted: terms (new_terms), entries "
+        "(threshold: events in open groups)."
+    )
+    held: int = pydantic.Field(ge=0, description="How many are held now.")
+    cap: int = pydantic.Field(ge=0, description="The most that are held.")
+    cap_reached: bool = pydantic.Field(
+        default=False,
+        description="Whether the cap was reached and the oldest were given up (new_terms: a "
+        "given-up term alerts again when it comes back; threshold: a group may need more "
+        "events).",
+    )
+    evicted: int = pydantic.Field(default=0, ge=0, description="How many were given up.")
+    learned: int = pydantic.Field(
+        default=0, ge=0, description="Events learned from the logs on disk before alerting."
+    )
+
+
 class ExecutionSummary(Model):
     """What a rule did in its current interval (Elastic's rule execution summary)."""
 
@@ -94,3 +121,6 @@ class ExecutionSummary(Model):
         "(now minus the event time of the last line read).",
     )
     updated: str | None = pydantic.Field(default=None, description="When this was written.")
+    state: DetectorState | None = pydantic.Field(
+        default=None, description="new_terms and threshold rules: the detector's state."
+    )

@@ -80,6 +80,7 @@ DEFINITIONS: tuple[Definition, ...] = (
             Column("Verb", ".spec.event.verb"),
             Column("URI", ".spec.event.requestURI"),
             Column("State", ".spec.workflowStatus"),
+            Column("Count", ".spec.count", "integer", priority=1),
             Column("Reason", ".spec.reason", priority=1),
             AGE,
         ),

@@ -19,6 +19,16 @@ from audithound.api import common
 
 Severity = Literal["low", "medium", "high", "critical"]
 
+#: The rule types that run here, Kibana's names. Each type's own fields are named below.
+RuleType = Literal["query", "new_terms", "threshold"]
+
+#: Fields of the spec that only one rule type reads, by type.
+TYPE_FIELDS: dict[str, tuple[str, ...]] = {
+    "query": (),
+    "new_terms": ("new_terms_fields", "history_window_start"),
+    "threshold": ("threshold",),
+}
+
 #: Elastic's risk-score bands: 0-21 low, 22-47 medium, 48-73 high, 74-100 critical.
 RISK_BANDS: dict[str, tuple[int, int]] = {
     "low": (0, 21),
@@ -60,8 +70,76 @@ class Threat(common.Model):
     technique: list[MitreTechnique] = pydantic.Field(default_factory=list)
 
 
+LookBack = Annotated[
+    str,
+    pydantic.Field(
+        pattern=r"^now-[1-9][0-9]*[smhd]$",
+        description="Date math back from now: now-6m, now-7d.",
+    ),
+]
+
+#: A document field name (``user.name``, ``kubernetes.audit.objectRef.resource``).
+FieldName = Annotated[str, pydantic.Field(min_length=1, max_length=256)]
+
+
+class ThresholdCardinality(common.Model):
+    """Distinct values of ``field`` a threshold group must hold (Kibana's cardinality)."""
+
+    field: FieldName = pydantic.Field(description="The field whose distinct values count.")
+    value: int = pydantic.Field(
+        ge=1, le=10000, description="Distinct values of the field needed within the window."
+    )
+
+
+class Threshold(common.Model):
+    """When a threshold rule alerts: Kibana's ``threshold`` object."""
+
+    field: list[FieldName] = pydantic.Field(
+        default_factory=list,
+        max_length=3,
+        description="Fields to group matching events by (0-3); an event missing one of "
+        "them is left out, and each value of an array forms a group of its own.",
+    )
+    value: int = pydantic.Field(
+        ge=1,
+        le=100000,
+        description="Events of one group, within the look-back window (from), that raise an alert.",
+    )
+    cardinality: list[ThresholdCardinality] = pydantic.Field(
+        default_factory=list,
+        max_length=1,
+        description="At most one: the group must also hold this many distinct values of a field.",
+    )
+
+
+#: The type rules of the spec as CEL, so that the API server refuses at ``kubectl apply``
+#: what the model refuses (the model's validator below says the same in Python).
+_TYPE_RULES: list[pydantic.JsonValue] = [
+    {
+        "rule": "self.type != 'new_terms' || (has(self.newTermsFields) && "
+        "has(self.historyWindowStart))",
+        "message": "new_terms rules need newTermsFields and historyWindowStart",
+    },
+    {
+        "rule": "self.type == 'new_terms' || (!has(self.newTermsFields) && "
+        "!has(self.historyWindowStart))",
+        "message": "newTermsFields and historyWindowStart are only for new_terms rules",
+    },
+    {
+        "rule": "self.type != 'threshold' || has(self.threshold)",
+        "message": "threshold rules need threshold",
+    },
+    {
+        "rule": "self.type == 'threshold' || !has(self.threshold)",
+        "message": "threshold is only for threshold rules",
+    },
+]
+
+
 class DetectionRuleSpec(common.Model):
     """What to detect and how to report it; field names follow Elastic's rule schema."""
+
+    model_config = pydantic.ConfigDict(json_schema_extra={"x-kubernetes-validations": _TYPE_RULES})
 
     rule_id: str | None = pydantic.Field(
         default=None,
@@ -76,10 +154,12 @@ class DetectionRuleSpec(common.Model):
     )
     description: str = pydantic.Field(default="", description="What the rule detects and why.")
     enabled: bool = pydantic.Field(default=True, description="Whether the rule runs.")
-    type: Literal["query"] = pydantic.Field(
+    type: RuleType = pydantic.Field(
         default="query",
-        description="Rule type. Only query rules exist yet (new_terms, threshold and eql "
-        "will come).",
+        description="Rule type: query (each matching event is an alert), new_terms (an "
+        "event whose value of newTermsFields was not seen within historyWindowStart), "
+        "threshold (a group of matching events reaching threshold.value within the "
+        "look-back).",
     )
     language: Literal["kuery"] = pydantic.Field(
         default="kuery", description="Query language: kuery (Elastic's KQL)."
@@ -109,6 +189,21 @@ class DetectionRuleSpec(common.Model):
     max_signals: int = pydantic.Field(
         default=100, ge=1, le=10000, description="Most alerts the rule creates per interval."
     )
+    new_terms_fields: list[FieldName] | None = pydantic.Field(
+        default=None,
+        min_length=1,
+        max_length=3,
+        description="new_terms: the fields whose value, or combination of values, must be "
+        "new (1-3).",
+    )
+    history_window_start: LookBack | None = pydantic.Field(
+        default=None,
+        description="new_terms: how far back a term counts as seen (now-7d); must reach "
+        "further back than from.",
+    )
+    threshold: Threshold | None = pydantic.Field(
+        default=None, description="threshold: the grouping and the count that alert."
+    )
     tags: list[str] = pydantic.Field(default_factory=list)
     threat: list[Threat] = pydantic.Field(default_factory=list, description="MITRE ATT&CK mapping.")
     references: list[str] = pydantic.Field(default_factory=list)
@@ -122,6 +217,35 @@ class DetectionRuleSpec(common.Model):
     author: list[str] = pydantic.Field(default_factory=list)
     license: str | None = None
     version: int = pydantic.Field(default=1, ge=1, description="Version of the rule's logic.")
+
+    @pydantic.model_validator(mode="after")
+    def _type_fields(self) -> DetectionRuleSpec:
+        """Each type's own fields are required by that type and refused by the others, as
+        Kibana's rule schema does: a field that would be ignored is a mistake."""
+        for kind, names in TYPE_FIELDS.items():
+            for name in names:
+                alias = DetectionRuleSpec.model_fields[name].alias or name
+                given = getattr(self, name) is not None
+                if kind == self.type and not given:
+                    raise ValueError(f"type {self.type} needs {alias}")
+                if kind != self.type and given:
+                    raise ValueError(f"{alias} is only for type {kind} rules, not {self.type}")
+        if self.history_window_start is not None and _seconds(
+            self.history_window_start
+        ) <= _seconds(self.from_):
+            raise ValueError(
+                f"historyWindowStart {self.history_window_start} must reach further back "
+                f"than from {self.from_}"
+            )
+        return self
+
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(look_back: str) -> int:
+    text = look_back.removeprefix("now-")
+    return int(text[:-1]) * _UNIT_SECONDS[text[-1]]
 
 
 class DetectionRuleStatus(common.Model):

@@ -88,7 +88,10 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
     settings.posting.level = logging.WARNING
     config.load_config()  # type: ignore[no-untyped-call]
-    runtime.api = client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # One connection per concurrent alert writer, and a few for status and retention.
+    configuration.connection_pool_maxsize = runtime.settings.alert_writers + 4
+    runtime.api = client.ApiClient(configuration)
     custom = client.CustomObjectsApi(runtime.api)
     # Rules first, so that a first start without a checkpoint knows the longest look-back.
     listing = await asyncio.to_thread(custom.list_cluster_custom_object, *RULES)
@@ -99,6 +102,7 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
         instance=runtime.settings.node_name,
         events_per_second=runtime.settings.events_per_second,
         events_burst=runtime.settings.events_burst,
+        concurrency=runtime.settings.alert_writers,
     )
     # kopf retries a failed start-up: the metrics server must start only once.
     if runtime.settings.metrics and not runtime.metrics_started:
@@ -168,11 +172,14 @@ def audit_probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
 
 
 def _summaries(runtime: Runtime) -> dict[str, dict[str, Any]]:
-    """Each rule's counts in its current interval (what, when changed, is worth a write)."""
+    """Each rule's counts in its current interval and its detector's state (what, when
+    changed, is worth a write)."""
     assert runtime.loop is not None
     scan = runtime.loop.pipeline
-    out = {}
-    for name, counts in scan.limiter.current.items():
+    states = scan.rule_states()
+    out: dict[str, dict[str, Any]] = {}
+    for name, summary in scan.summaries().items():
+        counts = summary.counts
         out[name] = {
             "intervalStart": common.timestamp(counts.interval_start),
             "matches": counts.matches,
@@ -180,7 +187,19 @@ def _summaries(runtime: Runtime) -> dict[str, dict[str, Any]]:
             "duplicates": counts.duplicates,
             "dropped": counts.dropped,
             "maxSignalsReached": counts.limit_reached,
-            "failures": scan.evaluator.failures[name],
+            "failures": summary.failures,
+        }
+    for name, state in states.items():
+        if state.size is None:
+            continue
+        out.setdefault(name, {})["state"] = {
+            "origin": state.origin,
+            "unit": state.size.unit,
+            "held": state.size.held,
+            "cap": state.size.cap,
+            "capReached": state.size.cap_reached,
+            "evicted": state.size.evicted,
+            "learned": state.learned,
         }
     return out
 
@@ -196,7 +215,8 @@ async def _write_summaries(runtime: Runtime) -> None:
     node = runtime.settings.node_name
     while True:
         stopping = runtime.stop.is_set()
-        for name, summary in _summaries(runtime).items():
+        # The summaries wait for the audit loop's batch (its lock): not on the event loop.
+        for name, summary in (await asyncio.to_thread(_summaries, runtime)).items():
             if written.get(name) == summary or name not in runtime.registry.ruleset.by_name:
                 continue
             now = datetime.datetime.now(datetime.UTC)

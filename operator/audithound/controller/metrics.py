@@ -64,18 +64,34 @@ class OperatorCollector(registry.Collector):
                 "Now minus the event time of the newest line read.",
                 value=lag,
             )
-        scan = loop.pipeline
+        totals = loop.pipeline.totals()
         for name, help_text, counts in (
-            ("audithound_matches", "Events that matched a rule.", scan.evaluator.matches),
-            ("audithound_alerts", "SecurityAlerts created.", scan.counts.alerts),
-            ("audithound_alert_duplicates", "Alerts that existed already.", scan.counts.duplicates),
-            ("audithound_alerts_dropped", "Matches over maxSignals.", scan.limiter.dropped_total),
-            ("audithound_rule_failures", "Events a rule failed on.", scan.evaluator.failures),
+            ("audithound_matches", "Events that matched a rule.", totals.matches),
+            ("audithound_alerts", "SecurityAlerts created.", totals.alerts),
+            ("audithound_alert_duplicates", "Alerts that existed already.", totals.duplicates),
+            ("audithound_alerts_dropped", "Findings over maxSignals.", totals.dropped),
+            ("audithound_rule_failures", "Events a rule failed on.", totals.failures),
         ):
             family = core.CounterMetricFamily(name, help_text, labels=["rule"])
             for rule, count in counts.items():
                 family.add_metric([rule], count)
             yield family
+        held = core.GaugeMetricFamily(
+            "audithound_rule_state",
+            "What stateful rules hold: terms (new_terms), entries (threshold).",
+            labels=["rule", "unit"],
+        )
+        capped = core.CounterMetricFamily(
+            "audithound_rule_state_evicted",
+            "Terms or entries given up because a rule's state reached its cap.",
+            labels=["rule"],
+        )
+        for rule, state in loop.pipeline.rule_states().items():
+            if state.size is not None:
+                held.add_metric([rule, state.size.unit], state.size.held)
+                capped.add_metric([rule], state.size.evicted)
+        yield held
+        yield capped
         sink = self._sink()
         if sink is not None:
             events = core.CounterMetricFamily(

@@ -56,6 +56,14 @@ class OperatorSettings(pydantic.BaseModel):
     liveness: str = "http://0.0.0.0:8080/healthz"
     #: Prometheus metrics as ``host:port`` (``0.0.0.0:9090``); empty: off.
     metrics: str = "0.0.0.0:9090"
+    #: SecurityAlerts written at once (unit: concurrent requests; default 8). One at a time
+    #: the API server takes about 250 per second, slower than a busy log can produce them.
+    alert_writers: int = pydantic.Field(default=8, ge=1, le=64)
+    #: Seconds between saves of the detectors' state while it keeps changing (default 5): the
+    #: state of new_terms and threshold rules can be megabytes. The read position is saved
+    #: with it; after a crash at most this much of the log is read again (its alerts exist,
+    #: so nothing is created twice).
+    state_interval: float = pydantic.Field(default=5.0, gt=0, le=300)
 
 
 _ENV = {
@@ -71,6 +79,8 @@ _ENV = {
     "retention_interval": "AUDITHOUND_RETENTION_INTERVAL",
     "liveness": "AUDITHOUND_LIVENESS",
     "metrics": "AUDITHOUND_METRICS",
+    "alert_writers": "AUDITHOUND_ALERT_WRITERS",
+    "state_interval": "AUDITHOUND_STATE_INTERVAL",
 }
 
 
@@ -102,6 +112,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flag("retention_interval", "seconds between retention passes", metavar="SECONDS")
     flag("liveness", "liveness endpoint URL ('' to disable)", metavar="URL")
     flag("metrics", "Prometheus metrics address ('' to disable)", metavar="HOST:PORT")
+    flag("alert_writers", "SecurityAlerts written at once", metavar="N")
+    flag("state_interval", "seconds between saves of changing detector state", metavar="SECONDS")
 
 
 def from_arguments(args: argparse.Namespace) -> OperatorSettings:

@@ -1,14 +1,23 @@
-"""The operator's audit loop: tail -> decode -> pipeline -> Kubernetes sink -> checkpoint.
+"""The operator's audit loop: live log -> pipeline -> Kubernetes sink -> checkpoint.
 
-Fed by: the live audit log (``source.tail``) and the live rule set (``rules.registry``).
-Feeds: the Kubernetes sink, the saved read position, and the counts that the liveness probe
-and the rules' execution summaries report.
+Fed by: the live audit log (``source.live``) and the live rule set (``rules.registry``).
+Feeds: the pipeline (which writes alerts through the Kubernetes sink), the saved read
+position with the detectors' state, and the counts that the liveness probe, the metrics and
+the rules' execution summaries report.
 
 One batch at a time runs in a worker thread (file reads and the blocking kubernetes client
-stay off kopf's event loop). The read position is saved only after every alert of the batch
-was written; when a write fails, the same batch is retried from the line that failed, so a
-crash or an outage of the API server loses nothing, and replayed alerts are answered 409
-and counted as duplicates, never created twice.
+stay off kopf's event loop). A batch is read and processed once; its alerts wait in the
+pipeline's outbox until they are written, and the batch's end is saved only after that, with
+the detectors' state as it stood after the batch. When a write fails the next step retries
+the alerts still waiting, never the batch, so no finding is lost or counted twice. After a
+crash the log is read again from the saved position with the saved state: the same findings
+come out under the same names, and the API server answers that they exist.
+
+Saving state costs more than saving a position, so while the state keeps changing it is saved
+at most every ``--state-interval`` seconds, and the position on disk stays where the state on
+disk belongs (a crash then rereads at most that much of the log). Stateful rules that know
+nothing yet (a first start, a new rule, a change of what their state depends on) first learn
+from the logs still on disk, back as far as they look, without alerting (:meth:`warm_start`).
 """
 
 from __future__ import annotations
@@ -19,19 +28,22 @@ import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import Mapping
-from typing import Any
+import time
 
 from audithound import pipeline
 from audithound.controller import settings as settings_
 from audithound.rules import registry as registry_
 from audithound.sinks import base
-from audithound.source import checkpoint, decode, tail
+from audithound.source import checkpoint, decode, live, tail
 
 LOG = logging.getLogger("audithound.controller.tailing")
 
 #: Longest wait between retries of a failed batch (unit: seconds).
 MAX_BACKOFF = 30.0
+
+#: Skipped lines of each reason that are logged with their file and offset; the rest are
+#: only counted (a flood of bad lines must not flood the log).
+LOGGED_SKIPS_PER_REASON = 10
 
 
 @dataclasses.dataclass
@@ -67,6 +79,28 @@ def _start(
     return lookback
 
 
+@dataclasses.dataclass(frozen=True)
+class _Stop:
+    """Where learning from history must stop: the first line the loop itself will read."""
+
+    position: checkpoint.Position | None
+    #: Whether the line ending at ``position`` is the loop's own (else it starts after it).
+    inclusive: bool
+    #: Event time of that line, when known: no event after it is history.
+    time: datetime.datetime | None
+
+    def reached(self, position: checkpoint.Position, event: decode.RawEvent) -> bool:
+        moment = decode.event_time(event)
+        if self.time is not None and moment is not None and moment > self.time:
+            return True
+        mine, target = position.identity, self.position
+        if target is None or (mine.dev, mine.ino) != (target.identity.dev, target.identity.ino):
+            return False
+        if self.inclusive:
+            return position.offset >= target.offset
+        return position.offset > target.offset
+
+
 class TailLoop:
     """One reader of one audit log, with its checkpoint; ``step`` handles one batch."""
 
@@ -79,90 +113,165 @@ class TailLoop:
         self._settings = settings
         self._registry = registry
         self._checkpoint = checkpoint.Checkpoint(settings.state_dir)
-        try:
-            saved = self._checkpoint.load()
-        except checkpoint.CheckpointError as error:
-            LOG.error("Ignored unreadable checkpoint", extra={"error": str(error)})
-            saved = None
-        start = _start(settings, saved, registry.longest_lookback())
+        saved = self._load()
+        self.pipeline = pipeline.Pipeline(registry.ruleset, sink)
+        if saved is not None and saved.state:
+            self.pipeline.restore(saved.state)
+        position = saved.position if saved is not None else None
+        start = _start(settings, position, registry.longest_lookback())
         LOG.info(
             "Started reading audit log",
             extra={
                 "path": str(settings.audit_log),
-                "from": "checkpoint" if saved is not None else settings.start,
-                "offset": saved.offset if saved is not None else None,
-                "lookback": str(registry.longest_lookback()) if saved is None else None,
+                "from": "checkpoint" if position is not None else settings.start,
+                "offset": position.offset if position is not None else None,
+                "lookback": str(registry.longest_lookback()) if position is None else None,
+                "restoredRules": sorted(saved.state) if saved is not None and saved.state else [],
             },
         )
-        self._tailer = tail.Tailer(
-            settings.audit_log, start, max_line_bytes=settings.max_line_bytes
-        )
-        self.pipeline = pipeline.Pipeline(registry.ruleset, sink)
+        self._log = live.LiveLog(settings.audit_log, start, max_line_bytes=settings.max_line_bytes)
         self.progress = Progress()
         # Apply the start now, not at the first step: lines written after the operator
         # reported itself started must never fall before its start position.
-        self._pending: list[tail.Record] = self._tailer.poll(settings.batch_lines)
-        self._done = 0
+        self._pending: live.Batch | None = self._log.poll(settings.batch_lines)
+        #: The end of the last batch handled whose position is not saved yet.
+        self._unsaved: checkpoint.Position | None = None
+        self._saved_version = self.pipeline.state_version
+        self._state_saved_at = time.monotonic()
+        self.warm_start()
+
+    def _load(self) -> checkpoint.Saved | None:
+        try:
+            return self._checkpoint.load_saved()
+        except checkpoint.CheckpointError as error:
+            LOG.error("Ignored unreadable checkpoint", extra={"error": str(error)})
+            return None
+
+    def warm_start(self) -> None:
+        """Let stateful rules that know nothing learn from the logs on disk, up to the first
+        line this loop reads itself, without alerting."""
+        names = self.pipeline.needs_history()
+        if not names:
+            return
+        rules = self.pipeline.rules.by_name
+        reach = max(rules[name].reach for name in names)
+        stop = self._stop()
+        learning = frozenset(names)
+        started = time.monotonic()
+        events = 0
+        learner = live.LiveLog(
+            self._settings.audit_log, reach, max_line_bytes=self._settings.max_line_bytes
+        )
+        try:
+            done = False
+            while not done:
+                batch = learner.poll(self._settings.batch_lines)
+                with self.pipeline.lock:
+                    for event, position in zip(batch.events, batch.positions, strict=True):
+                        if stop.reached(position, event):
+                            done = True
+                            break
+                        self.pipeline.learn(event, learning)
+                        events += 1
+                done = done or batch.lines < self._settings.batch_lines
+        finally:
+            learner.close()
+        self.pipeline.learned(names)
+        LOG.info(
+            "Learned history of stateful rules",
+            extra={
+                "rules": sorted(names),
+                "events": events,
+                "reach": str(reach),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
+
+    def _stop(self) -> _Stop:
+        pending = self._pending
+        if pending is not None and pending.events:
+            first = pending.events[0]
+            return _Stop(pending.positions[0], True, decode.event_time(first))
+        return _Stop(self._log.position(), False, None)
 
     def step(self) -> int:
         """Read and handle one batch; returns how many lines it held (0: caught up).
 
-        Raises when a sink write fails; the next call retries from the failed line.
+        Raises when alerts could not be written; the next call retries them.
         """
         now = datetime.datetime.now(datetime.UTC)
         self.progress.last_poll = now
-        if not self._pending:
-            self._pending = self._tailer.poll(self._settings.batch_lines)
-            self._done = 0
-            self._report_notices()
-        records = self._pending
-        if not records:
-            return 0
-        if self.pipeline.evaluator.rules is not self._registry.ruleset:
+        if self.pipeline.pending():
+            self.pipeline.deliver()
+        self._save()
+        if self.pipeline.rules is not self._registry.ruleset:
             self.pipeline.use(self._registry.ruleset)
-        handle = self.pipeline.handle
-        last_event: Mapping[str, Any] | None = None
-        while self._done < len(records):
-            record = records[self._done]
-            if record.line is None:
-                # The tailer logged it already (file and offset); only count it here.
-                self.progress.skipped[str(record.skipped)] += 1
-            elif record.line.strip():  # blank lines are no events and no errors, as in scan
-                decoded = decode.decode_line(record.line)
-                for reason in decoded.rejected:
-                    self._skip(record, reason)
-                for event in decoded.events:
-                    handle(event, now)
-                    last_event = event
-                self.progress.events += len(decoded.events)
-            self._done += 1
-        self._checkpoint.save(records[-1].position)
-        self.progress.lines += len(records)
-        if last_event is not None:
-            self.progress.last_event_time = decode.event_time(last_event) or now
-        self._pending = []
-        return len(records)
+            self.warm_start()
+        batch, self._pending = self._pending, None
+        if batch is None:
+            batch = self._log.poll(self._settings.batch_lines)
+        self._report_notices()
+        if not batch.lines:
+            return 0
+        with self.pipeline.lock:
+            process = self.pipeline.process
+            for event in batch.events:
+                process(event, now)
+        self._count(batch, now)
+        self._unsaved = batch.end
+        self.pipeline.deliver()
+        self._save()
+        return batch.lines
 
-    def _skip(self, record: tail.Record, reason: str) -> None:
-        """Count a line the decoder rejected; log the first few of each reason."""
-        self.progress.skipped[reason] += 1
-        if self.progress.skipped[reason] <= 10:
-            LOG.warning(
-                "Skipped audit line",
-                extra={
-                    "reason": str(reason),
-                    "file": record.position.identity.path,
-                    "offset": record.position.offset,
-                },
-            )
+    def _count(self, batch: live.Batch, now: datetime.datetime) -> None:
+        progress = self.progress
+        progress.lines += batch.lines
+        progress.events += len(batch.events)
+        for skip in batch.skipped:
+            progress.skipped[skip.reason] += 1
+            if progress.skipped[skip.reason] <= LOGGED_SKIPS_PER_REASON:
+                LOG.warning(
+                    "Skipped audit line",
+                    extra={"reason": skip.reason, "file": skip.path, "offset": skip.offset},
+                )
+        if batch.events:
+            progress.last_event_time = decode.event_time(batch.events[-1]) or now
+
+    def _save(self, *, final: bool = False) -> None:
+        """Save the end of the last handled batch: with the state when it changed and is due,
+        alone when the state did not change since it was saved."""
+        position = self._unsaved
+        if position is None:
+            return
+        version = self.pipeline.state_version
+        if version == self._saved_version:
+            self._checkpoint.save(position)
+        elif final or time.monotonic() - self._state_saved_at >= self._settings.state_interval:
+            self._checkpoint.save(position, self.pipeline.snapshot())
+            self._saved_version = version
+            self._state_saved_at = time.monotonic()
+        else:
+            return  # the saved position stays with the saved state
+        self._unsaved = None
 
     def _report_notices(self) -> None:
-        for notice in self._tailer.take_notices():
+        for notice in self._log.take_notices():
             self.progress.notices += 1
             LOG.info("Noticed audit log change", extra={"notice": repr(notice)})
 
     def close(self) -> None:
-        self._tailer.close()
+        """Write what waits, save where the loop stands, with the state."""
+        try:
+            if self.pipeline.pending():
+                self.pipeline.deliver()
+            self._save(final=True)
+        except pipeline.DeliveryError:
+            LOG.warning(
+                "Stopped with unwritten alerts; they are found again from the saved position",
+                extra={"alerts": self.pipeline.pending()},
+            )
+        finally:
+            self._log.close()
 
 
 async def run(loop: TailLoop, settings: settings_.OperatorSettings, stop: asyncio.Event) -> None:
@@ -180,7 +289,7 @@ async def run(loop: TailLoop, settings: settings_.OperatorSettings, stop: asynci
         backoff = 1.0
         if handled < settings.batch_lines:
             await wait(stop, settings.poll_interval)
-    loop.close()
+    await asyncio.to_thread(loop.close)
 
 
 async def wait(stop: asyncio.Event, seconds: float) -> None:

@@ -154,11 +154,18 @@ class Generated(Generic[T]):
     ) -> None:
         source = _Source(access)
         compiled: list[tuple[str | bool, Guard | None, T]] = []
+        #: Payloads of queries that could not be compiled at all: they never match.
+        self.broken: list[T] = []
         for query, guard, payload in entries:
             try:
-                condition = source.condition(query)
-            except _TooDeep:
-                condition = source.closure(query)
+                try:
+                    condition = source.condition(query)
+                except _TooDeep:
+                    condition = source.closure(query)
+            except Exception:
+                # One query that cannot compile must not keep the others from running.
+                self.broken.append(payload)
+                continue
             if condition is not False:  # one that never matches gets no code at all
                 compiled.append((condition, guard if condition is not True else None, payload))
         # Guards by field: one flag per field says whether any of its guards can pass, so a

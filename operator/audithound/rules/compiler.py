@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pydantic
@@ -36,12 +36,15 @@ def duration(text: str) -> datetime.timedelta:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class CompiledRule:
-    """A rule ready to run: its spec, its predicate over raw events, what it reads."""
+    """A rule ready to run: its spec, its parsed query, what it reads.
+
+    The query runs only inside a rule set (``rules.ruleset``): one generated function for all
+    rules, the one engine of every entry point.
+    """
 
     name: str
     generation: int | None
     spec: rule_api.DetectionRuleSpec
-    matches: Callable[[Any], bool]
     #: The parsed query, for the rule set's generated code (``rules.ruleset``).
     query: nodes.Node
     fields: tuple[str, ...]
@@ -63,6 +66,17 @@ class CompiledRule:
     @property
     def lookback(self) -> datetime.timedelta:
         return duration(self.spec.from_)
+
+    @property
+    def history_window(self) -> datetime.timedelta | None:
+        """How far back a new_terms rule remembers terms (None for other types)."""
+        start = self.spec.history_window_start
+        return duration(start) if start is not None else None
+
+    @property
+    def reach(self) -> datetime.timedelta:
+        """How far back the rule looks: its history window, else its look-back."""
+        return max(self.lookback, self.history_window or datetime.timedelta())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,11 +162,13 @@ def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = No
         )
         return Outcome(name, None, (problem,))
     found = _query_warnings(model, tree)
+    # Compiled here once to find what cannot run before the rule joins a rule set; the rule
+    # set generates its own code, from the same compiler.
+    compiler.compile_query(tree, _ACCESS)
     compiled = CompiledRule(
         name=name,
         generation=generation,
         spec=model,
-        matches=compiler.compile_query(tree, _ACCESS),
         query=tree,
         fields=tuple(dict.fromkeys(field for field, _, _ in analysis.fields(tree))),
         required=analysis.required_values(tree),

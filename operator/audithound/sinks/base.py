@@ -1,15 +1,24 @@
 """What every sink does: take an alert, say whether it was new.
 
 Fed by: the pipeline. The answer drives duplicate counting: a replayed alert is not new.
+
+An alert may carry a ``renewal`` (a new term, which can be new again once it was not seen for
+the rule's history window): when an alert of its name exists already, every sink decides the
+same way (:func:`renewal_name`) whether it is a duplicate or the term came back, in which case
+it is written under the renewal's name.
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, Protocol
 
 
 class Sink(Protocol):
     """Receives alerts in the wire shape built by ``alerts.evidence.build``."""
+
+    #: How many alerts may be written at once (threads calling :meth:`emit`); 1: in order.
+    concurrency: int
 
     def emit(self, alert: dict[str, Any]) -> bool:
         """Deliver ``alert``; False when an alert of that name was delivered before."""
@@ -18,6 +27,30 @@ class Sink(Protocol):
     def close(self) -> None:
         """Flush what is buffered."""
         ...
+
+
+def alert_time(spec: dict[str, Any]) -> float | None:
+    """When the finding of an alert last saw an event (seconds since the epoch)."""
+    stamp = spec.get("lastSeen") or spec.get("eventTime")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)).timestamp()
+
+
+def renewal_name(alert: dict[str, Any], existing: float | None) -> str | None:
+    """The name to write ``alert`` under when an alert of its name, whose finding last saw an
+    event at ``existing``, is there already; None when it is a duplicate of that one."""
+    renewal = alert.get("renewal")
+    if renewal is None:
+        return None
+    mine = alert_time(alert["spec"])
+    if mine is None or existing is None:
+        return None
+    return str(renewal["name"]) if mine - existing > renewal["afterSeconds"] else None
 
 
 def flat(alert: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +84,9 @@ def flat(alert: dict[str, Any]) -> dict[str, Any]:
         "userAgent": event.get("userAgent"),
         "threat": threat_ids,
         "reason": spec["reason"],
+        "events": spec.get("auditIDs") or [event["auditID"]],
+        "group": spec.get("group") or {},
+        "count": spec.get("count") or 1,
     }
     if "impersonatedUser" in event:
         record["impersonatedUser"] = event["impersonatedUser"].get("username")

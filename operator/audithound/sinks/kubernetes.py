@@ -1,9 +1,11 @@
 """Alerts into the cluster: one SecurityAlert per finding, and Warning Events about it.
 
-Fed by: the operator's pipeline, from a worker thread (the kubernetes client is blocking).
-Feeds: the API server. ``emit`` returns only after the SecurityAlert exists, so the caller
-may advance its read position afterwards; a 409 means the alert was written before (a
-replay after a crash, or another reader): not new, and no second Event.
+Fed by: the operator's pipeline, from worker threads (the kubernetes client is blocking; up
+to ``concurrency`` alerts are written at once). Feeds: the API server. ``emit`` returns only
+after the SecurityAlert exists, so the caller may advance its read position afterwards; a 409
+means the alert was written before (a replay after a crash, or another reader): not new, and
+no second Event. For an alert that may be renewed (a term new again, see ``sinks.base``) the
+existing alert is read to tell a duplicate from a term that came back.
 
 Events are a convenience for ``kubectl get events`` / ``describe``; they are rate-limited by
 a token bucket, and a refused or failed Event never fails the alert.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 import typing
 from collections.abc import Callable
@@ -22,6 +25,7 @@ from kubernetes import client
 from kubernetes.client import exceptions
 
 from audithound.api import common, crdgen
+from audithound.sinks import base
 
 LOG = logging.getLogger("audithound.sinks.kubernetes")
 
@@ -42,26 +46,38 @@ class TokenBucket:
         self._tokens = float(burst)
         self._clock = clock
         self._last = clock()
+        # Alerts are written from several threads (``concurrency``).
+        self._lock = threading.Lock()
 
     def take(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
 
 
 @dataclasses.dataclass
 class SinkCounts:
-    """What the sink did since start (exported in logs and status)."""
+    """What the sink did since start (exported in logs and status); :meth:`add` is safe to
+    call from the threads that write alerts."""
 
     created: int = 0
     duplicates: int = 0
     events: int = 0
     events_limited: int = 0
     events_failed: int = 0
+    _lock: threading.Lock = dataclasses.field(
+        default_factory=threading.Lock, repr=False, compare=False
+    )
+
+    def add(self, name: str) -> None:
+        """Count one more of ``name`` (a field of this class)."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
 
 
 class KubernetesSink:
@@ -74,33 +90,27 @@ class KubernetesSink:
         instance: str,
         events_per_second: float,
         events_burst: int,
+        concurrency: int = 1,
     ) -> None:
         self._custom = client.CustomObjectsApi(api)
         self._core = client.CoreV1Api(api)
         self._instance = instance
         self._bucket = TokenBucket(events_per_second, events_burst)
         self.counts = SinkCounts()
+        #: Alerts written at once; the client's connection pool must be at least this large.
+        self.concurrency = concurrency
 
     def emit(self, alert: dict[str, Any]) -> bool:
-        body = {
-            "apiVersion": f"{crdgen.GROUP}/{crdgen.VERSION}",
-            "kind": "SecurityAlert",
-            "metadata": {"name": alert["name"], "labels": alert["labels"]},
-            "spec": alert["spec"],
-        }
-        try:
-            created = typing.cast(
-                dict[str, Any],
-                self._custom.create_cluster_custom_object(
-                    crdgen.GROUP, crdgen.VERSION, "securityalerts", body
-                ),
-            )
-        except exceptions.ApiException as error:
-            if error.status == 409:
-                self.counts.duplicates += 1
-                return False
-            raise
-        self.counts.created += 1
+        created = self._create(alert["name"], alert)
+        if created is None and "renewal" in alert:
+            renamed = base.renewal_name(alert, self._existing_time(alert["name"]))
+            if renamed is not None:
+                alert = {**alert, "name": renamed}
+                created = self._create(renamed, alert)
+        if created is None:
+            self.counts.add("duplicates")
+            return False
+        self.counts.add("created")
         spec = alert["spec"]
         LOG.info(
             "Created SecurityAlert",
@@ -116,6 +126,42 @@ class KubernetesSink:
 
     def close(self) -> None:
         """Nothing is buffered: every call wrote through."""
+
+    def _create(self, name: str, alert: dict[str, Any]) -> dict[str, Any] | None:
+        """Create the SecurityAlert ``name``; None when it exists (409)."""
+        body = {
+            "apiVersion": f"{crdgen.GROUP}/{crdgen.VERSION}",
+            "kind": "SecurityAlert",
+            "metadata": {"name": name, "labels": alert["labels"]},
+            "spec": alert["spec"],
+        }
+        try:
+            return typing.cast(
+                dict[str, Any],
+                self._custom.create_cluster_custom_object(
+                    crdgen.GROUP, crdgen.VERSION, "securityalerts", body
+                ),
+            )
+        except exceptions.ApiException as error:
+            if error.status == 409:
+                return None
+            raise
+
+    def _existing_time(self, name: str) -> float | None:
+        """When the finding of the existing alert ``name`` last saw an event (read only for
+        alerts that may be renewed: a term new again)."""
+        try:
+            existing = typing.cast(
+                dict[str, Any],
+                self._custom.get_cluster_custom_object(
+                    crdgen.GROUP, crdgen.VERSION, "securityalerts", name
+                ),
+            )
+        except exceptions.ApiException as error:
+            if error.status == 404:  # deleted meanwhile (retention): nothing to compare
+                return None
+            raise
+        return base.alert_time(existing.get("spec") or {})
 
     def _events(self, created: dict[str, Any], alert: dict[str, Any]) -> None:
         spec = alert["spec"]
@@ -152,7 +198,7 @@ class KubernetesSink:
             )
         for namespace, involved in targets:
             if not self._bucket.take():
-                self.counts.events_limited += 1
+                self.counts.add("events_limited")
                 continue
             self._event(namespace, involved, message, alert["name"])
 
@@ -179,9 +225,9 @@ class KubernetesSink:
             event = client.CoreV1Event.from_dict(body)
             assert event is not None
             self._core.create_namespaced_event(namespace, event)
-            self.counts.events += 1
+            self.counts.add("events")
         except exceptions.ApiException as error:
-            self.counts.events_failed += 1
+            self.counts.add("events_failed")
             LOG.warning(
                 "Failed to create Event",
                 extra={"namespace": namespace, "status": error.status, "securityalert": alert_name},

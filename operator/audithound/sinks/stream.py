@@ -14,18 +14,40 @@ import orjson
 from audithound.sinks import base
 
 
+class Seen:
+    """The names written so far, with when each one's finding last saw an event."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, float | None] = {}
+
+    def admit(self, alert: dict[str, Any]) -> dict[str, Any] | None:
+        """``alert`` as it is to be written (renamed when a term came back), or None when an
+        alert of that name was written before."""
+        name = alert["name"]
+        if name in self._times:
+            renamed = base.renewal_name(alert, self._times[name])
+            if renamed is None or renamed in self._times:
+                return None
+            alert = {**alert, "name": renamed}
+            self._times[name] = base.alert_time(alert["spec"])
+        self._times[alert["name"]] = base.alert_time(alert["spec"])
+        return alert
+
+
 class JsonLines:
     """One JSON object per alert per line (see ``base.flat`` for the fields)."""
 
+    concurrency = 1
+
     def __init__(self, out: IO[bytes]) -> None:
         self._out = out
-        self._seen: set[str] = set()
+        self._seen = Seen()
 
     def emit(self, alert: dict[str, Any]) -> bool:
-        if alert["name"] in self._seen:
+        admitted = self._seen.admit(alert)
+        if admitted is None:
             return False
-        self._seen.add(alert["name"])
-        self._out.write(orjson.dumps(base.flat(alert)) + b"\n")
+        self._out.write(orjson.dumps(base.flat(admitted)) + b"\n")
         return True
 
     def close(self) -> None:
@@ -42,6 +64,12 @@ _COLUMNS = (
     ("URI", "requestURI", 0),
 )
 
+#: Shown before the URI when some rule finds groups of events (new_terms, threshold).
+_FINDING_COLUMNS = (
+    ("COUNT", "count", 5),
+    ("GROUP", "groupText", 40),
+)
+
 
 def _cell(value: Any, width: int) -> str:
     text = "-" if value in (None, "") else str(value)
@@ -53,21 +81,29 @@ def _cell(value: Any, width: int) -> str:
 class Table:
     """A fixed-width table, streamed row by row so that a long scan shows hits as they come."""
 
-    def __init__(self, out: IO[str]) -> None:
+    concurrency = 1
+
+    def __init__(self, out: IO[str], *, findings: bool = False) -> None:
+        """``findings``: add the COUNT and GROUP columns (when a rule set has rules of a type
+        whose alerts are findings of several events)."""
         self._out = out
-        self._seen: set[str] = set()
+        self._seen = Seen()
         self._header_written = False
+        self._columns = (*_COLUMNS[:-1], *_FINDING_COLUMNS, _COLUMNS[-1]) if findings else _COLUMNS
 
     def emit(self, alert: dict[str, Any]) -> bool:
-        if alert["name"] in self._seen:
+        admitted = self._seen.admit(alert)
+        if admitted is None:
             return False
-        self._seen.add(alert["name"])
+        alert = admitted
+        columns = self._columns
         if not self._header_written:
-            self._out.write("  ".join(_cell(title, width) for title, _, width in _COLUMNS) + "\n")
+            self._out.write("  ".join(_cell(title, width) for title, _, width in columns) + "\n")
             self._header_written = True
         record = base.flat(alert)
         record["source"] = record["sourceIPs"][0] if record["sourceIPs"] else None
-        row = "  ".join(_cell(record[key], width) for _, key, width in _COLUMNS)
+        record["groupText"] = ", ".join(f"{k}={v}" for k, v in record["group"].items())
+        row = "  ".join(_cell(record[key], width) for _, key, width in columns)
         self._out.write(row.rstrip() + "\n")
         return True
 

@@ -438,6 +438,14 @@ class Tailer:
                 break
         return out
 
+    def position(self) -> checkpoint.Position | None:
+        """Just after the last line handed out (None before the first poll or with no file):
+        where the next line starts."""
+        reader = self._reader
+        if reader is None:
+            return self._after
+        return checkpoint.Position(reader.identity, reader.offset)
+
     def take_notices(self) -> list[Notice]:
         """The notices raised since the last call, oldest first."""
         notices, self._notices = self._notices, []

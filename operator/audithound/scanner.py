@@ -1,0 +1,88 @@
+"""``audithound scan``: finished inputs through the pipeline, one process or several.
+
+Fed by: the inputs named on the command line (files, ``-`` for stdin) and a pipeline with its
+sink. Feeds: that pipeline, with every event that matches some rule, and the read
+statistics the summary prints.
+
+Each input is read in one process (``source.files``) or, when large enough, by forked workers
+(``parallel``); either way the pipeline's evaluator matches, and the pipeline's detectors see
+the matches in input order. With stateful rules (new_terms, threshold) and several inputs,
+the inputs' matches are merged by event time, so the logs of several API servers give one
+cluster-wide answer; without them, inputs are read one after the other, in the order given.
+"""
+
+from __future__ import annotations
+
+import datetime
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from audithound import parallel, pipeline
+from audithound.rules import compiler
+from audithound.source import decode, files
+
+#: One match of one input: its time key, the event, the rules it matched.
+_Match = tuple[float, Mapping[str, Any], list[compiler.CompiledRule]]
+
+
+def scan(scan: pipeline.Pipeline, inputs: Iterable[str], stats: files.ReadStats, jobs: int) -> None:
+    """Run every event of ``inputs`` through ``scan`` (delivering as it goes)."""
+    paths = list(inputs)
+    if len(paths) > 1 and any(rule.spec.type != "query" for rule in scan.rules.rules):
+        _detect(scan, _merged([_timed(_matches(scan, path, stats, jobs)) for path in paths]))
+        return
+    for path in paths:
+        if parallel.worth_it(path, jobs):
+            _detect(scan, parallel.matches(scan, path, stats, jobs))
+        else:
+            scan.run(files.read([path], stats))
+
+
+def _matches(
+    scan: pipeline.Pipeline, path: str, stats: files.ReadStats, jobs: int
+) -> Iterator[tuple[Mapping[str, Any], list[compiler.CompiledRule]]]:
+    if parallel.worth_it(path, jobs):
+        yield from parallel.matches(scan, path, stats, jobs)
+        return
+    evaluate = scan.evaluator.evaluate
+    for _, _, event in files.read([path], stats):
+        matched = evaluate(event)
+        if matched:
+            yield event, matched
+
+
+def _timed(
+    found: Iterator[tuple[Mapping[str, Any], list[compiler.CompiledRule]]],
+) -> Iterator[_Match]:
+    """Matches keyed by event time; an event without one keeps the key of the one before, so
+    an input's own order stands."""
+    key = float("-inf")
+    for event, rules in found:
+        moment = decode.event_time(event)
+        if moment is not None:
+            key = moment.timestamp()
+        yield key, event, rules
+
+
+def _merged(streams: list[Iterator[_Match]]) -> Iterator[tuple[Mapping[str, Any], list[Any]]]:
+    """The inputs' matches in event-time order (each input's own order where times tie)."""
+    for _, event, rules in heapq.merge(*streams, key=lambda match: match[0]):
+        yield event, rules
+
+
+def _detect(
+    scan: pipeline.Pipeline,
+    found: Iterable[tuple[Mapping[str, Any], list[compiler.CompiledRule]]],
+) -> None:
+    detect = scan.detect
+    for event, rules in found:
+        detect(event, rules)
+        if scan.pending():
+            scan.deliver()
+
+
+def alerts_from(text: str) -> datetime.datetime:
+    """``--alerts-from``: an RFC 3339 time (UTC when it has no offset)."""
+    moment = datetime.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)

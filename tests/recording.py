@@ -1,0 +1,50 @@
+"""A sink that keeps what it gets, and the pipeline run the way production runs it.
+
+Tests that ask "does this rule alert on that event" go through :class:`pipeline.Pipeline`,
+the one path every entry point takes, and read the alerts this sink recorded.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from audithound import pipeline
+from audithound.rules import compiler, ruleset
+
+
+class Recorder:
+    """Records every alert; an alert of a name seen before is a duplicate."""
+
+    concurrency = 1
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+        self._names: set[str] = set()
+
+    def emit(self, alert: dict[str, Any]) -> bool:
+        if alert["name"] in self._names:
+            return False
+        self._names.add(alert["name"])
+        self.alerts.append(alert)
+        return True
+
+    def close(self) -> None:
+        """Nothing to flush."""
+
+
+def alerts(
+    rules: Iterable[compiler.CompiledRule],
+    events: Iterable[Mapping[str, Any]],
+    *,
+    alerts_from: datetime.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The alerts ``rules`` raise over ``events``, in order, through the pipeline."""
+    sink = Recorder()
+    scan = pipeline.Pipeline(ruleset.RuleSet(rules), sink, alerts_from=alerts_from)
+    for event in events:
+        scan.process(event)
+        scan.deliver()
+    scan.close()
+    return sink.alerts
