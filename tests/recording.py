@@ -12,22 +12,24 @@ from typing import Any
 
 from audithound import pipeline
 from audithound.rules import compiler, ruleset
+from audithound.sinks import stream
 
 
 class Recorder:
-    """Records every alert; an alert of a name seen before is a duplicate."""
+    """Records every alert; an alert of a name seen before is a duplicate, unless it renews
+    it (a term new again), as the stream sinks decide."""
 
     concurrency = 1
 
     def __init__(self) -> None:
         self.alerts: list[dict[str, Any]] = []
-        self._names: set[str] = set()
+        self._seen = stream.Seen()
 
     def emit(self, alert: dict[str, Any]) -> bool:
-        if alert["name"] in self._names:
+        admitted = self._seen.admit(alert)
+        if admitted is None:
             return False
-        self._names.add(alert["name"])
-        self.alerts.append(alert)
+        self.alerts.append(admitted)
         return True
 
     def close(self) -> None:

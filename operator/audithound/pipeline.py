@@ -274,10 +274,10 @@ class Pipeline:
     def advance(self, now: float) -> None:
         """Event time reached ``now`` (seconds): detectors drop what left their windows."""
         self._advanced = now
-        self.state_version += 1
         for name, slot in self._slots.items():
             if not slot.detector.stateful:
                 continue
+            self.state_version += 1
             try:
                 slot.detector.advance(now)
             except Exception:

@@ -133,7 +133,8 @@ class TailLoop:
         self.progress = Progress()
         # Apply the start now, not at the first step: lines written after the operator
         # reported itself started must never fall before its start position.
-        self._pending: live.Batch | None = self._log.poll(settings.batch_lines)
+        first = self._log.poll(settings.batch_lines)
+        self._pending: live.Batch | None = first if first.lines else None
         #: The end of the last batch handled whose position is not saved yet.
         self._unsaved: checkpoint.Position | None = None
         self._saved_version = self.pipeline.state_version

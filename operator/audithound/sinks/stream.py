@@ -102,7 +102,7 @@ class Table:
             self._header_written = True
         record = base.flat(alert)
         record["source"] = record["sourceIPs"][0] if record["sourceIPs"] else None
-        record["groupText"] = ", ".join(f"{k}={v}" for k, v in record["group"].items())
+        record["groupText"] = ", ".join(record["group"].values())
         row = "  ".join(_cell(record[key], width) for _, key, width in columns)
         self._out.write(row.rstrip() + "\n")
         return True
