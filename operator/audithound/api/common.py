@@ -100,7 +100,9 @@ class DetectorState(Model):
 class ExecutionSummary(Model):
     """What a rule did in its current interval (Elastic's rule execution summary)."""
 
-    interval_start: str = pydantic.Field(description="Start of the interval (RFC 3339).")
+    interval_start: str | None = pydantic.Field(
+        default=None, description="Start of the interval (RFC 3339); none before a match."
+    )
     matches: int = pydantic.Field(default=0, description="Events that matched the query.")
     alerts_created: int = pydantic.Field(default=0, description="New alerts written.")
     duplicates: int = pydantic.Field(
