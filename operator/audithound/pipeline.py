@@ -60,6 +60,8 @@ class Counts:
 
     alerts: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     duplicates: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    #: Alerts the sink refused for good (``sinks.base.Rejected``): counted, logged, dropped.
+    rejected: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
 @dataclasses.dataclass
@@ -98,6 +100,7 @@ class Totals:
     matches: collections.Counter[str]
     alerts: collections.Counter[str]
     duplicates: collections.Counter[str]
+    rejected: collections.Counter[str]
     dropped: collections.Counter[str]
     failures: collections.Counter[str]
 
@@ -328,7 +331,17 @@ class Pipeline:
         with self.lock:  # the counts below are what status and metrics read
             for pending, result in zip(outbox, results, strict=True):
                 name = pending.rule.name
-                if isinstance(result, BaseException):
+                if isinstance(result, sinks.Rejected):
+                    self.counts.rejected[name] += 1
+                    LOG.error(
+                        "Dropped an alert the sink refused",
+                        extra={
+                            "rule": name,
+                            "securityalert": pending.alert["name"],
+                            "error": str(result),
+                        },
+                    )
+                elif isinstance(result, BaseException):
                     failed.append(pending)
                     first = first or result
                 elif result:
@@ -348,6 +361,8 @@ class Pipeline:
             for position, pending in enumerate(outbox):
                 try:
                     results.append(self.sink.emit(pending.alert))
+                except sinks.Rejected as error:
+                    results.append(error)  # this one alone: the next may pass
                 except Exception as error:
                     # A sink that writes in order stops at its first failure: the rest wait.
                     results.append(error)
@@ -408,6 +423,7 @@ class Pipeline:
                 matches=collections.Counter(self.evaluator.matches),
                 alerts=collections.Counter(self.counts.alerts),
                 duplicates=collections.Counter(self.counts.duplicates),
+                rejected=collections.Counter(self.counts.rejected),
                 dropped=collections.Counter(self.limiter.dropped_total),
                 failures=collections.Counter(self.evaluator.failures),
             )

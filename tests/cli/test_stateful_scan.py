@@ -9,9 +9,9 @@ import pathlib
 import random
 
 import pytest
+from tests.cli.test_scan import alerts, audithound
 
 from audithound import cli, parallel
-from tests.cli.test_scan import alerts, audithound
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = {

@@ -63,7 +63,7 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
     assert granted == {
         "detectionrules.audithound.io": {"get", "list", "watch"},
         "detectionrules.audithound.io/status": {"patch"},
-        "securityalerts.audithound.io": {"create", "list", "delete"},
+        "securityalerts.audithound.io": {"create", "get", "list", "delete"},
         "events": {"create"},
         "customresourcedefinitions.apiextensions.k8s.io": {"list", "watch"},
     }
@@ -73,7 +73,6 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
         ("get", "pods"),
         ("get", "configmaps"),
         ("update", "detectionrules.audithound.io"),
-        ("get", "securityalerts.audithound.io"),
         ("patch", "securityalerts.audithound.io"),
         ("watch", "securityalerts.audithound.io"),
     ):

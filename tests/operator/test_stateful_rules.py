@@ -72,19 +72,15 @@ def test_the_new_terms_example_alerts_once_per_new_user_agent(
         assert alert["spec"]["count"] == 1
         assert alert["spec"]["reason"].startswith(f"new user_agent.original={first}: ")
         assert len(kube.alerts_with_agent(second)) == 1
-        execution = eventually(
-            lambda: (
-                (kube.rule(NEW_TERMS).get("status") or {}).get("execution", {}).get("test-node")
-            ),
-            what="the execution summary",
-        )
-        state = eventually(
-            lambda: kube.rule(NEW_TERMS)["status"]["execution"]["test-node"].get("state"),
-            what="the state in the execution summary",
-        )
-        assert execution is not None
-        assert state["unit"] == "terms" and state["held"] >= 2
-        assert state["origin"] in ("learned", "kept")
+
+        def state() -> dict[str, Any] | None:
+            execution = (kube.rule(NEW_TERMS).get("status") or {}).get("execution", {})
+            found: dict[str, Any] | None = execution.get("test-node", {}).get("state")
+            return found if found and found["held"] >= 2 else None
+
+        held = eventually(state, what="the two terms in the rule's status")
+        assert held["unit"] == "terms" and held["cap"] == 200_000
+        assert held["origin"] in ("learned", "kept")
     finally:
         kube.remove_rule(NEW_TERMS)
         kube.kubectl("delete", "namespace", namespace, "--wait=false")

@@ -11,6 +11,7 @@ import pytest
 
 from audithound import pipeline
 from audithound.rules import ruleset
+from audithound.sinks import base as sinks
 from tests import recording
 from tests.detectors.conftest import event, rule
 
@@ -64,6 +65,35 @@ def test_writes_go_out_concurrently_and_all_arrive() -> None:
         raw["auditID"] for raw in events
     )
     assert scan.counts.alerts["r"] == 50 and scan.counts.duplicates["r"] == 0
+
+
+class RefusingSink(recording.Recorder):
+    """Refuses alerts of one event for good, as an API server answers 422."""
+
+    def __init__(self, refused: str, concurrency: int) -> None:
+        super().__init__()
+        self.refused = refused
+        self.concurrency = concurrency  # type: ignore[misc]
+
+    def emit(self, alert: dict[str, Any]) -> bool:
+        if alert["spec"]["event"]["auditID"] == self.refused:
+            raise sinks.Rejected("422 Unprocessable Entity")
+        return super().emit(alert)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_an_alert_refused_for_good_is_counted_and_holds_nothing_back(concurrency: int) -> None:
+    events = [event(second) for second in range(3)]
+    sink = RefusingSink(events[0]["auditID"], concurrency)
+    scan = pipeline.Pipeline(ruleset.RuleSet([rule()]), sink)
+    for raw in events:
+        scan.process(raw)
+    scan.deliver()
+    assert scan.pending() == 0
+    assert [a["spec"]["event"]["auditID"] for a in sink.alerts] == [
+        raw["auditID"] for raw in events[1:]
+    ]
+    assert scan.totals().rejected["r"] == 1
 
 
 def test_a_duplicate_does_not_spend_the_budget() -> None:

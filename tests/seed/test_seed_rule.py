@@ -7,9 +7,9 @@ import pathlib
 from typing import Any
 
 import pytest
+from tests import recording
 
 from audithound.rules import loader
-from tests import recording
 
 SEED = pathlib.Path(__file__).resolve().parents[2] / "examples/rules"
 SEED_FILE = SEED / "kubernetes-anonymous-request-authorized.yaml"

@@ -69,6 +69,7 @@ class OperatorCollector(registry.Collector):
             ("audithound_matches", "Events that matched a rule.", totals.matches),
             ("audithound_alerts", "SecurityAlerts created.", totals.alerts),
             ("audithound_alert_duplicates", "Alerts that existed already.", totals.duplicates),
+            ("audithound_alerts_rejected", "Alerts the API server refused.", totals.rejected),
             ("audithound_alerts_dropped", "Findings over maxSignals.", totals.dropped),
             ("audithound_rule_failures", "Events a rule failed on.", totals.failures),
         ):

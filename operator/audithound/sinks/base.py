@@ -14,6 +14,12 @@ import datetime
 from typing import Any, Protocol
 
 
+class Rejected(Exception):
+    """The sink refused this alert for good: written again as it is, it would be refused again
+    (an API server answering 400 or 422). The pipeline counts and logs it and goes on, rather
+    than holding every later alert behind it."""
+
+
 class Sink(Protocol):
     """Receives alerts in the wire shape built by ``alerts.evidence.build``."""
 
@@ -21,7 +27,11 @@ class Sink(Protocol):
     concurrency: int
 
     def emit(self, alert: dict[str, Any]) -> bool:
-        """Deliver ``alert``; False when an alert of that name was delivered before."""
+        """Deliver ``alert``; False when an alert of that name was delivered before.
+
+        Raises :class:`Rejected` when the alert can never be delivered; any other exception
+        means "not now" (an outage), and the alert is tried again later.
+        """
         ...
 
     def close(self) -> None:

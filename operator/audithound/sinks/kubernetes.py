@@ -35,6 +35,10 @@ REPORTING_COMPONENT = "audithound.io/operator"
 #: The API server accepts Events about cluster-scoped objects (SecurityAlerts) only in
 #: ``default`` (or no namespace); ``kubectl describe securityalert`` finds them there.
 ALERT_EVENTS_NAMESPACE = "default"
+#: API server answers that refuse an alert for good (a malformed or oversized object). Others
+#: (401, 403, 404 without the CRD, 429, 5xx, no connection) can pass: the alert waits and is
+#: tried again, holding the read position, so fixing RBAC or the CRD loses nothing.
+REJECTED = frozenset({400, 413, 422})
 
 
 class TokenBucket:
@@ -145,6 +149,10 @@ class KubernetesSink:
         except exceptions.ApiException as error:
             if error.status == 409:
                 return None
+            if error.status in REJECTED:
+                raise base.Rejected(
+                    f"SecurityAlert {name}: {error.status} {error.reason}"
+                ) from error
             raise
 
     def _existing_time(self, name: str) -> float | None:
