@@ -3,6 +3,8 @@ and SIGKILLs and rotation in the middle of traffic leave every expected alert ex
 
 from __future__ import annotations
 
+import datetime
+import json
 import pathlib
 import threading
 import uuid
@@ -12,6 +14,7 @@ import pytest
 import yaml
 
 from audithound.devcluster import controlplane
+from audithound.devcluster import operator as operator_
 from tests.operator.conftest import ROOT, Kube, Operator, agent, eventually, ready, rule_manifest
 
 pytestmark = pytest.mark.cluster
@@ -110,7 +113,6 @@ def test_the_threshold_example_alerts_on_a_burst_of_secret_reads(
     token = kube.kubectl("create", "token", "reader", "-n", namespace).strip()
     user = f"system:serviceaccount:{namespace}:reader"
     reads = agent("reads")
-    from audithound.devcluster import operator as operator_
 
     def read(name: str) -> int:
         path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
@@ -234,3 +236,81 @@ def test_sigkill_and_rotation_keep_stateful_alerts_exactly_once(
         operator.stop()
         kube.remove_rule(terms)
         kube.remove_rule(bursts)
+
+
+def _anonymous_line(agent: str, ago: datetime.timedelta) -> bytes:
+    moment = datetime.datetime.now(datetime.UTC) - ago
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    event = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": str(uuid.uuid4()),
+        "stage": "ResponseComplete",
+        "requestURI": "/api",
+        "verb": "get",
+        "user": {"username": "system:anonymous"},
+        "sourceIPs": ["203.0.113.7"],
+        "userAgent": agent,
+        "stageTimestamp": stamp,
+    }
+    return json.dumps(event).encode() + b"\n"
+
+
+def test_two_api_servers_meeting_one_new_term_make_one_alert(
+    kube: Kube, operator_kubeconfig: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """Each instance reads its own API server's log; a term new to both alerts once, unless
+    the alert the other instance made is older than the history window."""
+    tag = uuid.uuid4().hex[:8]
+    name = f"pair-terms-{tag}"
+    kube.apply(
+        rule_manifest(
+            name,
+            f"user_agent.original:{tag}/*",
+            type="new_terms",
+            newTermsFields=["user_agent.original"],
+            historyWindowStart="now-10m",
+            maxSignals=1000,
+            interval="1d",
+        )
+    )
+    logs = {}
+    instances = []
+    for node in ("node-a", "node-b"):
+        log = tmp_path / node / "audit.log"
+        log.parent.mkdir()
+        log.write_bytes(b"")
+        logs[node] = log
+        instances.append(
+            operator_.OperatorProcess(
+                operator_kubeconfig, log, tmp_path / f"{node}-state", node_name=node
+            )
+        )
+    for instance in instances:
+        instance.start()
+
+    def write(node: str, agent: str, ago: datetime.timedelta = datetime.timedelta()) -> None:
+        with logs[node].open("ab") as out:
+            out.write(_anonymous_line(agent, ago))
+
+    def alerts_of(agent: str) -> list[dict[str, Any]]:
+        return [a for a in of_rule(kube, name) if a["spec"]["event"].get("userAgent") == agent]
+
+    try:
+        eventually(lambda: ready(kube, name), what="the rule")
+        both, old, last = f"{tag}/both", f"{tag}/old", f"{tag}/last"
+        write("node-a", both)
+        eventually(lambda: alerts_of(both), what="node-a's alert")
+        write("node-b", both)  # new to node-b, but node-a alerted on it a moment ago
+        write("node-a", old, datetime.timedelta(minutes=15))
+        eventually(lambda: alerts_of(old), what="the old term's alert")
+        write("node-b", old)  # node-a's alert is older than the 10-minute window: new again
+        write("node-b", last)
+        eventually(lambda: alerts_of(last), what="node-b's last alert")
+        eventually(lambda: len(alerts_of(old)) == 2, what="the old term alerting again")
+        assert len(alerts_of(both)) == 1
+    finally:
+        for instance in instances:
+            instance.stop()
+        kube.remove_rule(name)
