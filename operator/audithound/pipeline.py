@@ -176,7 +176,8 @@ class Pipeline:
         self._slots = slots
 
     def snapshot(self) -> dict[str, Any]:
-        """The state of every stateful detector, by rule name, with its key."""
+        """The state of every stateful detector, by rule name, with its key (shares lists with
+        the detectors: serialise it before the next event)."""
         with self.lock:
             return {
                 name: {"key": slot.key, "state": slot.detector.snapshot()}

@@ -85,7 +85,7 @@ class NewTermsDetector:
         return []
 
     def snapshot(self) -> base.State:
-        return {"terms": {key: round(last, 3) for key, last in self._seen.items()}}
+        return {"terms": dict(self._seen)}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         saved = state.get("terms", {})

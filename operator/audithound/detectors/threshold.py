@@ -20,7 +20,6 @@ groups are given up (counted): those groups may then need more events to alert.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
@@ -39,34 +38,72 @@ ExcerptOf = Callable[[Mapping[str, Any]], findings.Excerpt]
 _Entry = tuple[float, str, str, tuple[str, ...]]
 
 
-@dataclasses.dataclass(slots=True)
 class _Group:
-    entries: collections.deque[_Entry] = dataclasses.field(default_factory=collections.deque)
-    #: Excerpts of the newest events, with their times.
-    excerpts: collections.deque[tuple[float, findings.Excerpt]] = dataclasses.field(
-        default_factory=lambda: collections.deque(maxlen=findings.MAX_EXCERPTS)
-    )
-    #: Cardinality digest -> events in the window holding it.
-    distinct: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    """One open group: its events inside the window, oldest first, and the excerpts of its
+    newest ones. Lists with a moving start rather than deques: most groups hold a few events,
+    and a deque costs some 600 bytes even empty."""
+
+    __slots__ = ("distinct", "excerpts", "head", "items")
+
+    def __init__(self) -> None:
+        self.items: list[_Entry] = []
+        #: Index of the oldest event still in the window.
+        self.head = 0
+        #: Excerpts of the newest events, with their times, oldest first.
+        self.excerpts: list[tuple[float, findings.Excerpt]] = []
+        #: Cardinality digest -> events in the window holding it (None: no cardinality).
+        self.distinct: collections.Counter[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items) - self.head
+
+    @property
+    def entries(self) -> list[_Entry]:
+        return self.items[self.head :]
+
+    def oldest(self) -> float:
+        return self.items[self.head][0]
+
+    def add(self, entry: _Entry, excerpt: findings.Excerpt | None) -> None:
+        self.items.append(entry)
+        if self.distinct is not None:
+            self.distinct.update(entry[3])
+        if excerpt is not None:
+            self.excerpts.append((entry[0], excerpt))
+            del self.excerpts[: -findings.MAX_EXCERPTS]
 
     def drop_before(self, cutoff: float) -> int:
         """Forget events older than ``cutoff``; returns how many."""
         dropped = 0
-        entries = self.entries
-        while entries and entries[0][0] < cutoff:
-            self._forget(entries.popleft())
+        items = self.items
+        while self.head < len(items) and items[self.head][0] < cutoff:
+            self._forget(items[self.head])
+            self.head += 1
             dropped += 1
-        while self.excerpts and self.excerpts[0][0] < cutoff:
-            self.excerpts.popleft()
+        self._compact()
+        self._drop_excerpts()
         return dropped
 
     def drop_oldest(self) -> None:
-        self._forget(self.entries.popleft())
-        oldest = self.entries[0][0] if self.entries else float("inf")
+        self._forget(self.items[self.head])
+        self.head += 1
+        self._compact()
+        self._drop_excerpts()
+
+    def _compact(self) -> None:
+        # Amortised: the list is rewritten only when its dead front is as long as the rest.
+        if self.head and self.head * 2 >= len(self.items):
+            del self.items[: self.head]
+            self.head = 0
+
+    def _drop_excerpts(self) -> None:
+        oldest = self.oldest() if len(self) else float("inf")
         while self.excerpts and self.excerpts[0][0] < oldest:
-            self.excerpts.popleft()
+            del self.excerpts[0]
 
     def _forget(self, entry: _Entry) -> None:
+        if self.distinct is None:
+            return
         for value in entry[3]:
             self.distinct[value] -= 1
             if not self.distinct[value]:
@@ -111,31 +148,41 @@ class ThresholdDetector:
         if self._cardinality is not None:
             distinct = tuple(terms.digest(value) for value in self._cardinality[0].of(event))
         entry: _Entry = (at, str(event.get("auditID", "")), str(event.get("stage", "")), distinct)
-        excerpt = self._excerpt(event)
         cutoff = at - self._window
+        excerpt: findings.Excerpt | None = None
         found: list[findings.Finding] = []
         for term in group_terms:
             key = terms.digest(term)
-            group = self._groups.pop(key, None) or _Group()
+            group = self._groups.pop(key, None)
+            if group is None:
+                group = _Group()
+                if self._cardinality is not None:
+                    group.distinct = collections.Counter()
             self._held -= group.drop_before(cutoff)
-            group.entries.append(entry)
-            group.excerpts.append((at, excerpt))
-            group.distinct.update(distinct)
+            # Only the newest few events of a finding are shown: an event that can never be
+            # among them (the group still needs more than that many) keeps no excerpt.
+            if len(group) + 1 > self._value - findings.MAX_EXCERPTS:
+                excerpt = excerpt or self._excerpt(event)
+                group.add(entry, excerpt)
+            else:
+                group.add(entry, None)
             self._held += 1
             if self._reached(group):
                 if alerting:
                     found.append(self._finding(event, term, group))
                 # Counted into a finding (or into history): not counted again.
-                self._held -= len(group.entries)
+                self._held -= len(group)
             else:
                 self._groups[key] = group  # last: the order of growth
         self._hold_cap()
         return found
 
     def _reached(self, group: _Group) -> bool:
-        if len(group.entries) < self._value:
+        if len(group) < self._value:
             return False
-        return self._cardinality is None or len(group.distinct) >= self._cardinality[1]
+        return group.distinct is None or (
+            self._cardinality is not None and len(group.distinct) >= self._cardinality[1]
+        )
 
     def _finding(
         self, event: Mapping[str, Any], term: terms.Term, group: _Group
@@ -163,7 +210,7 @@ class ThresholdDetector:
             group.drop_oldest()
             self._held -= 1
             self._evicted += 1
-            if not group.entries:
+            if not len(group):
                 del self._groups[key]
 
     def advance(self, now: float) -> list[findings.Finding]:
@@ -171,7 +218,7 @@ class ThresholdDetector:
         emptied = []
         for key, group in self._groups.items():
             self._held -= group.drop_before(cutoff)
-            if not group.entries:
+            if not len(group):
                 emptied.append(key)
         for key in emptied:
             del self._groups[key]
@@ -180,10 +227,9 @@ class ThresholdDetector:
     def snapshot(self) -> base.State:
         return {
             "groups": {
-                key: {
-                    "entries": [[round(t, 3), a, s, list(d)] for t, a, s, d in group.entries],
-                    "excerpts": [[round(t, 3), excerpt] for t, excerpt in group.excerpts],
-                }
+                # Tuples and lists as they are: orjson writes both as arrays, and a snapshot of
+                # a hundred thousand events must not cost a Python loop over each.
+                key: {"entries": group.entries, "excerpts": group.excerpts}
                 for key, group in self._groups.items()
             }
         }
@@ -193,15 +239,14 @@ class ThresholdDetector:
         self._held = 0
         for key, saved in state.get("groups", {}).items():
             group = _Group()
+            if self._cardinality is not None:
+                group.distinct = collections.Counter()
             for time, audit_id, stage, distinct in saved.get("entries", []):
-                entry: _Entry = (float(time), str(audit_id), str(stage), tuple(distinct))
-                group.entries.append(entry)
-                group.distinct.update(entry[3])
-            for time, excerpt in saved.get("excerpts", []):
-                group.excerpts.append((float(time), excerpt))
-            if group.entries:
+                group.add((float(time), str(audit_id), str(stage), tuple(distinct)), None)
+            group.excerpts = [(float(time), excerpt) for time, excerpt in saved.get("excerpts", [])]
+            if len(group):
                 self._groups[str(key)] = group
-                self._held += len(group.entries)
+                self._held += len(group)
 
     def size(self) -> base.StateSize:
         return base.StateSize("entries", self._held, self._cap, self._evicted)
