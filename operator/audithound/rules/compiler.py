@@ -25,13 +25,9 @@ from audithound.rules import problems as rule_problems
 #: One access object for every rule: it holds no per-event state.
 _ACCESS = view.AuditEventAccess()
 
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def duration(text: str) -> datetime.timedelta:
-    """``5m`` -> 5 minutes; ``now-6m`` -> 6 minutes (the schema has checked the form)."""
-    text = text.removeprefix("now-")
-    return datetime.timedelta(seconds=int(text[:-1]) * _UNIT_SECONDS[text[-1]])
+    """``5m`` -> 5 minutes; ``now-6m`` -> 6 minutes (the schema has checked form and bound)."""
+    return datetime.timedelta(seconds=rule_api.seconds(text))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -82,11 +78,27 @@ class Outcome:
         return [problem for problem in self.problems if not problem.is_error]
 
 
+#: JSON's names of the types a spec value can have, for "should be a valid integer, not a
+#: boolean" (the API server names them so too).
+_JSON_TYPES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+    type(None): "null",
+}
+
+
 def _spec_problems(error: pydantic.ValidationError) -> list[rule_problems.Problem]:
     found = []
     for item in error.errors():
         path = ".".join(["spec", *(str(part) for part in item["loc"])])
-        found.append(rule_problems.Problem("error", item["msg"], path=path))
+        message = item["msg"]
+        if item["type"].endswith("_type") and type(item["input"]) in _JSON_TYPES:
+            message += f", not {_JSON_TYPES[type(item['input'])]}"
+        found.append(rule_problems.Problem("error", message, path=path))
     return found
 
 
