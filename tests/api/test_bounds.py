@@ -21,14 +21,16 @@ BASE = {"query": "user.name:x", "severity": "low", "riskScore": 10}
 # Every interval, look-back and maxSignals of elastic/detection-rules' rules/ and
 # rules_building_block/ (August 2026), and the new-terms history windows, which use the
 # same date math.
-ELASTIC_INTERVALS = "1m 2m 5m 6m 8m 9m 10m 14m 15m 29m 30m 45m 59m 60m 1h 6h 12h".split()
-ELASTIC_LOOKBACKS = (
-    "now-1m now-2m now-5m now-6m now-9m now-10m now-11m now-15m now-19m now-20m now-25m "
-    "now-30m now-31m now-32m now-35m now-45m now-59m now-60m now-61m now-65m now-90m "
-    "now-119m now-120m now-130m now-180m now-190m now-7200m now-7205m now-1h now-2h now-3h "
-    "now-4h now-6h now-8h now-12h now-24h now-1d now-3d now-5d now-7d now-10d now-14d "
-    "now-15d now-20d now-30d"
-).split()
+ELASTIC_INTERVALS = [
+    *(f"{n}m" for n in (1, 2, 5, 6, 8, 9, 10, 14, 15, 29, 30, 45, 59, 60)),
+    *(f"{n}h" for n in (1, 6, 12)),
+]
+ELASTIC_LOOKBACKS = [
+    *(f"now-{n}m" for n in (1, 2, 5, 6, 9, 10, 11, 15, 19, 20, 25, 30, 31, 32, 35, 45, 59)),
+    *(f"now-{n}m" for n in (60, 61, 65, 90, 119, 120, 130, 180, 190, 7200, 7205)),
+    *(f"now-{n}h" for n in (1, 2, 3, 4, 6, 8, 12, 24)),
+    *(f"now-{n}d" for n in (1, 3, 5, 7, 10, 14, 15, 20, 30)),
+]
 ELASTIC_MAX_SIGNALS = [1, 5, 33, 100, 1000]
 
 
