@@ -23,8 +23,9 @@ be sent at all (kubectl fails). Merge keys (``<<``) merge in order, as go-yaml d
 Refused here, each with its file position: a key given twice in one mapping (kubectl keeps
 the last silently; the lost value is usually the one meant, so both positions are named), an
 alias of a node that contains it, keys that cannot be JSON keys, nesting deeper than
-:data:`MAX_DEPTH` (libyaml composes recursively in C: some 100,000 levels crashed the
-process), and any other failure of the YAML library.
+:data:`MAX_DEPTH` (nodes are composed here from the parser's events, without recursion:
+PyYAML's own composer recursed past Python's limit, and with PyYAML 6.0.3's libyaml some
+100,000 levels crashed the process), and any other failure of the YAML library.
 """
 
 from __future__ import annotations
@@ -53,19 +54,33 @@ from audithound.rules import problems as rule_problems
 MAX_DEPTH = 100
 
 _TAG = "tag:yaml.org,2002:"
-STR, INT, FLOAT, BOOL, NULL = (f"{_TAG}{name}" for name in ("str", "int", "float", "bool", "null"))
-MERGE, BINARY, TIMESTAMP = (f"{_TAG}{name}" for name in ("merge", "binary", "timestamp"))
+
+
+class Tag:
+    """The YAML tags a rule file's nodes can carry (``!!str`` ...)."""
+
+    STR = f"{_TAG}str"
+    INT = f"{_TAG}int"
+    FLOAT = f"{_TAG}float"
+    BOOL = f"{_TAG}bool"
+    NULL = f"{_TAG}null"
+    MERGE = f"{_TAG}merge"
+    BINARY = f"{_TAG}binary"
+    TIMESTAMP = f"{_TAG}timestamp"
+    SEQ = f"{_TAG}seq"
+    MAP = f"{_TAG}map"
+
 
 _WORDS: dict[str, tuple[str, Any]] = {
-    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE"), (BOOL, True)),
-    **dict.fromkeys(("on", "On", "ON"), (BOOL, True)),
-    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE"), (BOOL, False)),
-    **dict.fromkeys(("off", "Off", "OFF"), (BOOL, False)),
-    **{word: (NULL, None) for word in ("", "~", "null", "Null", "NULL")},
-    **{word: (FLOAT, math.nan) for word in (".nan", ".NaN", ".NAN")},
-    **{word: (FLOAT, math.inf) for word in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
-    **{word: (FLOAT, -math.inf) for word in ("-.inf", "-.Inf", "-.INF")},
-    "<<": (MERGE, "<<"),
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE"), (Tag.BOOL, True)),
+    **dict.fromkeys(("on", "On", "ON"), (Tag.BOOL, True)),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE"), (Tag.BOOL, False)),
+    **dict.fromkeys(("off", "Off", "OFF"), (Tag.BOOL, False)),
+    **{word: (Tag.NULL, None) for word in ("", "~", "null", "Null", "NULL")},
+    **{word: (Tag.FLOAT, math.nan) for word in (".nan", ".NaN", ".NAN")},
+    **{word: (Tag.FLOAT, math.inf) for word in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
+    **{word: (Tag.FLOAT, -math.inf) for word in ("-.inf", "-.Inf", "-.INF")},
+    "<<": (Tag.MERGE, "<<"),
 }
 # go-yaml's integer forms after removing "_" (Go's ParseInt with base 0), and its floats.
 _INTEGER = re.compile(r"([-+]?)(0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
@@ -76,9 +91,9 @@ _TIMESTAMP = re.compile(
     r"(?:[Tt ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2})?)?"
 )
 _BASES = {"b": 2, "B": 2, "o": 8, "O": 8, "x": 16, "X": 16}
-# Longest integer text that can fit 64 bits (binary digits and a prefix); longer ones are
-# never given to int(), whose conversion limit (4,300 digits) they might pass.
-_INTEGER_TEXT_LIMIT = 66
+# Longest integer text that can fit 64 bits (a sign, "0b" and 64 binary digits); longer ones
+# are never given to int(), whose conversion limit (4,300 digits) they might pass.
+_INTEGER_TEXT_LIMIT = 67
 _INT64 = (-(2**63), 2**63 - 1)
 _UINT64_MAX = 2**64 - 1
 #: Largest integral float sent as an integer: JSON readers (the API server's included) hold
@@ -92,7 +107,7 @@ def resolve(text: str) -> tuple[str, Any]:
         return _WORDS[text]
     first = text[0]
     if first == ".":
-        return _float(text) or (STR, text)
+        return _float(text) or (Tag.STR, text)
     if first.isdigit() or first in "+-":
         plain = text.replace("_", "")
         found = _INTEGER.fullmatch(plain)
@@ -104,9 +119,9 @@ def resolve(text: str) -> tuple[str, Any]:
                 number = int(body, 8 if body.startswith("0") else 10)
             number = -number if sign == "-" else number
             if _INT64[0] <= number <= _INT64[1] or (not sign and number <= _UINT64_MAX):
-                return INT, number
-        return _float(plain) or (STR, text)
-    return STR, text
+                return Tag.INT, number
+        return _float(plain) or (Tag.STR, text)
+    return Tag.STR, text
 
 
 def _timestamp(text: str) -> bool:
@@ -125,7 +140,7 @@ def _float(text: str) -> tuple[str, float] | None:
     if not _FLOAT.fullmatch(text):
         return None
     number = float(text)
-    return None if math.isinf(number) else (FLOAT, number)
+    return None if math.isinf(number) else (Tag.FLOAT, number)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +215,7 @@ def _compose(loader: Any) -> yaml.Node:
                 tag = event.tag
                 if tag is None or tag == "!":
                     # Plain scalars resolve as go-yaml resolves them; quoted ones are strings.
-                    tag = resolve(event.value)[0] if event.implicit[0] else STR
+                    tag = resolve(event.value)[0] if event.implicit[0] else Tag.STR
                 node = yaml.ScalarNode(tag, event.value, start, end, style=event.style)
                 if event.anchor is not None:
                     anchors[event.anchor] = node
@@ -210,7 +225,7 @@ def _compose(loader: Any) -> yaml.Node:
                     raise _TooDeep(start)
                 sequence = isinstance(event, yaml.SequenceStartEvent)
                 kind = yaml.SequenceNode if sequence else yaml.MappingNode
-                tag = event.tag or f"{_TAG}{'seq' if sequence else 'map'}"
+                tag = event.tag or (Tag.SEQ if sequence else Tag.MAP)
                 opened = kind(tag, [], start, None, flow_style=event.flow_style)
                 if event.anchor is not None:
                     anchors[event.anchor] = opened
@@ -281,9 +296,9 @@ class _Converter:
     def _scalar(self, node: yaml.ScalarNode, path: str) -> Any:
         text: str = node.value
         match node.tag:
-            case "tag:yaml.org,2002:str":
+            case Tag.STR:
                 value: Any = text
-            case "tag:yaml.org,2002:timestamp":
+            case Tag.TIMESTAMP:
                 if not _timestamp(text):
                     self.problems.append(
                         _problem(
@@ -294,17 +309,19 @@ class _Converter:
                     )
                     return None
                 value = text
-            case "tag:yaml.org,2002:binary":
+            case Tag.BINARY:
                 try:
                     # Line breaks and spaces are layout; anything else outside base64 is not.
                     packed = "".join(text.split())
                     value = base64.b64decode(packed, validate=True).decode("utf-8", "replace")
                 except binascii.Error as error:
-                    self.problems.append(_problem(f"invalid !!binary: {error}", node.start_mark))
+                    self.problems.append(
+                        _problem(f"invalid !!binary: {error}", node.start_mark, path)
+                    )
                     return None
-            case "tag:yaml.org,2002:int" | "tag:yaml.org,2002:float" | "tag:yaml.org,2002:bool":
+            case Tag.INT | Tag.FLOAT | Tag.BOOL | Tag.NULL:
                 tag, value = resolve(text)
-                if tag != node.tag and not (tag == INT and node.tag == FLOAT):
+                if tag != node.tag and not (tag == Tag.INT and node.tag == Tag.FLOAT):
                     short = node.tag.removeprefix(_TAG)
                     self.problems.append(
                         _problem(
@@ -312,11 +329,7 @@ class _Converter:
                         )
                     )
                     return None
-                value = float(value) if node.tag == FLOAT else value
-            case "tag:yaml.org,2002:null":
-                value = None
-            case "tag:yaml.org,2002:merge":
-                value = text
+                value = float(value) if node.tag == Tag.FLOAT else value
             case _:  # other tags (!!set, !foo): go-yaml keeps the text
                 value = text
         if isinstance(value, float):
@@ -336,7 +349,7 @@ class _Converter:
         out: dict[str, Any] = {}
         first: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == MERGE:
+            if key_node.tag == Tag.MERGE:
                 self._merge(out, value_node, path)
                 continue
             key = self._key(key_node, path)
