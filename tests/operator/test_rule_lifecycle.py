@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import pathlib
 import uuid
 
 import pytest
 
+from audithound.devcluster import controlplane
+from audithound.devcluster import operator as operator_
 from tests.operator.conftest import Kube, Operator, eventually, ready, rule_manifest
 
 pytestmark = pytest.mark.cluster
+
+#: Past Python's int/str conversion limit (4,300 digits).
+HUGE = "1" * 4301
 
 
 def _agent_rule(name: str, prefix: str, **spec: object) -> dict[str, object]:
@@ -72,3 +79,73 @@ def test_max_signals_drops_and_says_so(kube: Kube, operator: Operator) -> None:
     created = [a for a in kube.alerts() if a["spec"]["rule"]["name"] == name]
     assert len(created) == 2
     kube.kubectl("delete", "detectionrule", name)
+
+
+def test_a_rule_that_once_failed_the_compiler_stops_nothing_even_at_start_up(
+    kube: Kube,
+    operator_kubeconfig: pathlib.Path,
+    control_plane: controlplane.ControlPlane,
+    tmp_path: pathlib.Path,
+) -> None:
+    """The issue's rule: a number of 4,301 digits raised in the compiler, failed the handler
+    and, after a restart, the start-up every 60 s, so no rule alerted. It compiles now and
+    answers as Elastic does (text against the name, a number above every response code)."""
+    tag = uuid.uuid4().hex[:8]
+    good, number, broken = f"good-{tag}", f"number-{tag}", f"broken-{tag}"
+    kube.apply(_agent_rule(good, f"startup-good-{tag}"))
+    kube.apply(
+        rule_manifest(
+            number,
+            f"kubernetes.audit.objectRef.name:{HUGE} and kubernetes.audit.responseStatus.code "
+            f"< {HUGE} and user_agent.original:startup-number-{tag}/*",
+        )
+    )
+    kube.apply(rule_manifest(broken, "user_agent.original:(x or"))
+
+    def alerts_through(node: str, label: str) -> None:
+        """Requests for both rules, then their alerts and this instance's matches of them."""
+        kube.admin_get("/api/v1/namespaces/default/configmaps", f"startup-good-{tag}/{label}")
+        kube.admin_get(
+            f"/api/v1/namespaces/default/configmaps/{HUGE}", f"startup-number-{tag}/{label}"
+        )
+        for name, agent in ((good, "good"), (number, "number")):
+            sent = f"startup-{agent}-{tag}/{label}"
+            eventually(
+                functools.partial(kube.alerts_with_agent, sent), what=f"{name}'s alert via {node}"
+            )
+            eventually(functools.partial(matches, name, node), what=f"{node}'s matches of {name}")
+
+    def matches(name: str, node: str) -> int:
+        execution = (kube.rule(name).get("status") or {}).get("execution") or {}
+        found: int = execution.get(node, {}).get("matches", 0)
+        return found
+
+    try:
+        first = operator_.OperatorProcess(
+            operator_kubeconfig, control_plane.audit_log, tmp_path / "first", node_name=f"a-{tag}"
+        )
+        try:
+            first.start()
+            condition = eventually(lambda: ready(kube, broken), what="the broken rule's status")
+            assert (condition["status"], condition["reason"]) == ("False", "QueryInvalid")
+            assert condition["message"].startswith("spec.query: line 1, column 26: ")
+            for name in (good, number):
+                condition = eventually(functools.partial(ready, kube, name), what=name)
+                assert (condition["status"], condition["reason"]) == ("True", "Compiled")
+            alerts_through(f"a-{tag}", "1")
+        finally:
+            first.stop()
+
+        # Afresh, with no saved position, while the broken and the huge-number rules exist.
+        fresh = operator_.OperatorProcess(
+            operator_kubeconfig, control_plane.audit_log, tmp_path / "fresh", node_name=f"b-{tag}"
+        )
+        try:
+            fresh.start()
+            alerts_through(f"b-{tag}", "2")
+            assert "Traceback" not in fresh.log.read_text()
+        finally:
+            fresh.stop()
+    finally:
+        for name in (good, number, broken):
+            kube.remove_rule(name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pathlib
 import textwrap
 
+import pytest
+
 from audithound.rules import loader
 
 
@@ -131,3 +133,104 @@ def test_invalid_yaml_has_a_position(tmp_path: pathlib.Path) -> None:
     (problem,) = loader.load([str(path)]).all_problems()
     assert problem.is_error and problem.message.startswith("invalid YAML")
     assert problem.file_line is not None
+
+
+def test_nesting_libyaml_refuses_is_an_error_of_the_file(tmp_path: pathlib.Path) -> None:
+    # PyYAML 6.0.3's libyaml composed this recursively in C and crashed the process.
+    depth = 100_000
+    path = write(tmp_path, "a: " + "[" * depth + "]" * depth + "\n")
+    (problem,) = loader.load([str(path)]).all_problems()
+    assert problem.is_error and problem.message.startswith("invalid YAML")
+    assert (problem.file, problem.file_line) == (str(path), 1)
+
+
+def test_a_duplicate_key_makes_the_rule_invalid_with_both_positions(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write(
+        tmp_path, RULE.format(name="twice", query="event.action:get") + "  severity: low\n"
+    )
+    loaded = loader.load([str(path)])
+    assert loaded.rules == []
+    (problem,) = [problem for problem in loaded.all_problems() if problem.is_error]
+    assert (problem.rule, problem.path, problem.file_line, problem.file_column) == (
+        "twice",
+        "spec.severity",
+        9,
+        3,
+    )
+    assert problem.render().startswith(
+        f"{path}:9:3: rule twice: error: spec.severity: duplicate key 'severity' "
+        "(first at line 7, column 3)"
+    )
+
+
+def test_duplicate_keys_of_other_kinds_are_not_ours_to_refuse(tmp_path: pathlib.Path) -> None:
+    path = write(
+        tmp_path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b, a: c}\n"
+    )
+    (problem,) = loader.load([str(path)]).all_problems()
+    assert problem.level == "warning" and "ConfigMap" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "riskScore: true",
+            "8:14: rule r: error: spec.riskScore: Input should be a valid integer, not a boolean",
+        ),
+        (
+            "enabled: 'no'",
+            "9:12: rule r: error: spec.enabled: Input should be a valid boolean, not a string",
+        ),
+        (
+            "enabled: nO",
+            "9:12: rule r: error: spec.enabled: Input should be a valid boolean, not a string",
+        ),
+        (
+            "tags: [y, n]",
+            "9:10: rule r: error: spec.tags.0: Input should be a valid string, not a boolean",
+        ),
+        (
+            "riskScore: 1" + "1" * 4300,
+            "8:14: rule r: error: spec.riskScore: Input should be a valid integer, not a string",
+        ),
+        ("riskScore: !!int 0x", "8:14: rule r: error: spec.riskScore: cannot read '0x' as !!int"),
+        ("interval: 99999999999d", "9:13: rule r: error: spec.interval: must be at most 365d"),
+    ],
+)
+def test_values_the_api_server_refuses_are_errors_at_their_position(
+    tmp_path: pathlib.Path, line: str, expected: str
+) -> None:
+    spec = "  query: user.name:x\n  severity: low\n"
+    spec += f"  {line}\n" if line.startswith("riskScore") else f"  riskScore: 10\n  {line}\n"
+    path = write(
+        tmp_path,
+        "apiVersion: audithound.io/v1alpha1\nkind: DetectionRule\n"
+        "metadata:\n  name: r\nspec:\n" + spec,
+    )
+    loaded = loader.load([str(path)])
+    first, *_ = [problem for problem in loaded.all_problems() if problem.is_error]
+    assert first.render().startswith(f"{path}:{expected}")
+    assert loaded.rules == []
+
+
+@pytest.mark.parametrize(
+    ("line", "enabled", "description"),
+    [
+        ("enabled: no", False, ""),
+        ("enabled: y", True, ""),
+        ("description: 2024-02-30", True, "2024-02-30"),
+        ("description: 10:30", True, "10:30"),
+        ("description: null", True, ""),
+    ],
+)
+def test_values_kubectl_sends_as_the_api_server_takes_them(
+    tmp_path: pathlib.Path, line: str, enabled: bool, description: str
+) -> None:
+    path = write(tmp_path, RULE.format(name="r", query="user.name:x") + f"  {line}\n")
+    loaded = loader.load([str(path)])
+    assert loaded.all_problems() == []
+    (rule,) = loaded.rules
+    assert (rule.spec.enabled, rule.spec.description) == (enabled, description)

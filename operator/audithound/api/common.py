@@ -7,7 +7,7 @@ Fed by: nothing of ours; these are building blocks. Feeds: ``api.rule`` and ``ap
 from __future__ import annotations
 
 import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
 import pydantic.alias_generators
@@ -26,6 +26,28 @@ class Model(pydantic.BaseModel):
         populate_by_name=True,
         extra="forbid",
     )
+
+
+class StrictModel(Model):
+    """A spec read exactly as the API server's schema types it, with no coercion.
+
+    pydantic's lax mode would take ``riskScore: true`` as 1 and ``enabled: 'no'`` as false,
+    which the API server refuses; here a bool is never a number, a string never a bool or a
+    number, a number never a string. Fields are read by their wire names only (``riskScore``,
+    never ``risk_score``, which the API server calls an unknown field). A ``null`` for a known
+    field counts as absent, as the API server prunes nulls of non-nullable fields before
+    defaulting; a ``null`` under an unknown name stays, to be reported as unknown.
+    """
+
+    model_config = pydantic.ConfigDict(strict=True, populate_by_name=False)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _prune_nulls(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = {field.alias or name for name, field in cls.model_fields.items()}
+        return {key: value for key, value in data.items() if value is not None or key not in known}
 
 
 class ObjectMeta(pydantic.BaseModel):

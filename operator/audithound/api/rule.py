@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import pydantic
+import pydantic_core
 
 from audithound.api import common
 
@@ -37,16 +38,82 @@ RISK_BANDS: dict[str, tuple[int, int]] = {
     "critical": (74, 100),
 }
 
-Duration = Annotated[
-    str,
-    pydantic.Field(
-        pattern=r"^[1-9][0-9]*[smhd]$",
-        description="A duration: a positive whole number and a unit s, m, h or d (5m).",
-    ),
-]
+#: Seconds per duration unit.
+UNIT_SECONDS: dict[str, int] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+#: Longest duration a rule may name (``interval``, the look-back of ``from``), in seconds:
+#: 365 days. Elastic's shipped rules go up to 12h (interval), now-7d (from) and now-30d (a
+#: new-terms history window), so no rule of theirs is refused; a year subtracted from or added
+#: to any time between the years 2 and 9998 stays inside Python's datetime range, and the
+#: epoch-aligned interval start of any time since 1970 is after 1969 (unbounded, ``99999999999d``
+#: overflowed ``timedelta`` in every batch that matched).
+MAX_DURATION_SECONDS = 365 * 86400
+
+#: Longest text of a duration field: the bound above has at most 8 digits, so 32 characters
+#: refuse nothing valid and keep the API server's CEL cost estimate small.
+DURATION_MAX_LENGTH = 32
 
 
-class MitreReference(common.Model):
+def seconds(text: str) -> int:
+    """``5m`` -> 300, ``now-6m`` -> 360 (the form is the schema's; the number may be long)."""
+    digits = text.removeprefix("now-")
+    return int(digits[:-1]) * UNIT_SECONDS[digits[-1]]
+
+
+def _too_long(prefix: str) -> str:
+    return (
+        f"must be at most {prefix}365d ({prefix}8760h, {prefix}525600m, {prefix}31536000s), "
+        "so that time arithmetic on it never overflows"
+    )
+
+
+def _bound(prefix: str) -> pydantic.AfterValidator:
+    """The bound of a duration written after ``prefix``, checked by pydantic."""
+    message = _too_long(prefix)
+
+    def bounded(text: str) -> str:
+        # More than 9 digits is over the bound in any unit: int() of it is never tried.
+        if len(text) > len(prefix) + 10 or seconds(text) > MAX_DURATION_SECONDS:
+            raise pydantic_core.PydanticCustomError("duration_too_long", message)
+        return text
+
+    return pydantic.AfterValidator(bounded)
+
+
+def _cel_bound(prefix: str) -> pydantic.JsonValue:
+    """The same bound for the API server: a CRD validation rule in CEL. It passes values of
+    the wrong form, which the schema's ``pattern`` reports."""
+    start = len(prefix)
+    number = f"self.substring({start}, size(self) - 1)"
+    units = ", ".join(f"'{unit}': {factor}" for unit, factor in UNIT_SECONDS.items())
+    return {
+        "rule": f"!self.matches('^{prefix}[1-9][0-9]*[smhd]$') || (size(self) <= {start + 10} "
+        f"&& int({number}) * {{{units}}}[self.substring(size(self) - 1)] "
+        f"<= {MAX_DURATION_SECONDS})",
+        "message": _too_long(prefix),
+    }
+
+
+def _duration_schema(prefix: str) -> Any:
+    return pydantic.Field(
+        pattern=f"^{prefix}[1-9][0-9]*[smhd]$",
+        max_length=DURATION_MAX_LENGTH,
+        json_schema_extra={"x-kubernetes-validations": [_cel_bound(prefix)]},
+    )
+
+
+#: A duration: a positive whole number and a unit s, m, h or d (``5m``), at most 365d.
+Duration = Annotated[str, _duration_schema(""), _bound("")]
+#: A look-back in Elastic's date math, ``now-`` and a duration (``now-6m``), at most now-365d.
+Lookback = Annotated[str, _duration_schema("now-"), _bound("now-")]
+
+#: Largest rule version: int32's maximum, which every consumer's integer holds (Elastic's
+#: ``version`` is an integer of at least 1 with no stated maximum; its rules stay in the
+#: hundreds).
+MAX_VERSION = 2**31 - 1
+
+
+class MitreReference(common.StrictModel):
     """A MITRE ATT&CK tactic, technique or sub-technique."""
 
     id: str = pydantic.Field(description="ATT&CK id, e.g. TA0001, T1078, T1078.001.")
@@ -62,7 +129,7 @@ class MitreTechnique(MitreReference):
     )
 
 
-class Threat(common.Model):
+class Threat(common.StrictModel):
     """One tactic of a threat framework and the techniques of it that the rule detects."""
 
     framework: str = pydantic.Field(default="MITRE ATT&CK", description="The framework.")
@@ -70,19 +137,11 @@ class Threat(common.Model):
     technique: list[MitreTechnique] = pydantic.Field(default_factory=list)
 
 
-LookBack = Annotated[
-    str,
-    pydantic.Field(
-        pattern=r"^now-[1-9][0-9]*[smhd]$",
-        description="Date math back from now: now-6m, now-7d.",
-    ),
-]
-
 #: A document field name (``user.name``, ``kubernetes.audit.objectRef.resource``).
 FieldName = Annotated[str, pydantic.Field(min_length=1, max_length=256)]
 
 
-class ThresholdCardinality(common.Model):
+class ThresholdCardinality(common.StrictModel):
     """Distinct values of ``field`` a threshold group must hold (Kibana's cardinality)."""
 
     field: FieldName = pydantic.Field(description="The field whose distinct values count.")
@@ -91,7 +150,7 @@ class ThresholdCardinality(common.Model):
     )
 
 
-class Threshold(common.Model):
+class Threshold(common.StrictModel):
     """When a threshold rule alerts: Kibana's ``threshold`` object."""
 
     field: list[FieldName] = pydantic.Field(
@@ -136,7 +195,7 @@ _TYPE_RULES: list[pydantic.JsonValue] = [
 ]
 
 
-class DetectionRuleSpec(common.Model):
+class DetectionRuleSpec(common.StrictModel):
     """What to detect and how to report it; field names follow Elastic's rule schema."""
 
     model_config = pydantic.ConfigDict(json_schema_extra={"x-kubernetes-validations": _TYPE_RULES})
@@ -177,17 +236,22 @@ class DetectionRuleSpec(common.Model):
         "48-73 high, 74-100 critical).",
     )
     interval: Duration = pydantic.Field(
-        default="5m", description="Length of one run: maxSignals counts per interval."
+        default="5m",
+        description="Length of one run: maxSignals counts per interval. A whole number and a "
+        "unit s, m, h or d, from 1s to 365d.",
     )
-    from_: str = pydantic.Field(
+    from_: Lookback = pydantic.Field(
         default="now-6m",
         alias="from",
-        pattern=r"^now-[1-9][0-9]*[smhd]$",
-        description="Look-back of a run (now-6m). The operator starts this far back when it "
-        "has no saved read position.",
+        description="Look-back of a run: now- and a duration, at most now-365d. The operator "
+        "starts this far back when it has no saved read position.",
     )
     max_signals: int = pydantic.Field(
-        default=100, ge=1, le=10000, description="Most alerts the rule creates per interval."
+        default=100,
+        ge=1,
+        le=10000,
+        description="Most alerts the rule creates per interval, 1-10000 (Elastic caps a run "
+        "at 1000 by default: xpack.alerting.rules.run.alerts.max).",
     )
     new_terms_fields: list[FieldName] | None = pydantic.Field(
         default=None,
@@ -196,7 +260,7 @@ class DetectionRuleSpec(common.Model):
         description="new_terms: the fields whose value, or combination of values, must be "
         "new (1-3).",
     )
-    history_window_start: LookBack | None = pydantic.Field(
+    history_window_start: Lookback | None = pydantic.Field(
         default=None,
         description="new_terms: how far back a term counts as seen (now-7d); must reach "
         "further back than from.",
@@ -216,7 +280,12 @@ class DetectionRuleSpec(common.Model):
     )
     author: list[str] = pydantic.Field(default_factory=list)
     license: str | None = None
-    version: int = pydantic.Field(default=1, ge=1, description="Version of the rule's logic.")
+    version: int = pydantic.Field(
+        default=1,
+        ge=1,
+        le=MAX_VERSION,
+        description="Version of the rule's logic, 1 to 2147483647.",
+    )
 
     @pydantic.model_validator(mode="after")
     def _type_fields(self) -> DetectionRuleSpec:
@@ -230,22 +299,14 @@ class DetectionRuleSpec(common.Model):
                     raise ValueError(f"type {self.type} needs {alias}")
                 if kind != self.type and given:
                     raise ValueError(f"{alias} is only for type {kind} rules, not {self.type}")
-        if self.history_window_start is not None and _seconds(
-            self.history_window_start
-        ) <= _seconds(self.from_):
+        if self.history_window_start is not None and seconds(self.history_window_start) <= seconds(
+            self.from_
+        ):
             raise ValueError(
                 f"historyWindowStart {self.history_window_start} must reach further back "
                 f"than from {self.from_}"
             )
         return self
-
-
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _seconds(look_back: str) -> int:
-    text = look_back.removeprefix("now-")
-    return int(text[:-1]) * _UNIT_SECONDS[text[-1]]
 
 
 class DetectionRuleStatus(common.Model):

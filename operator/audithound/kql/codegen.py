@@ -151,7 +151,11 @@ class Generated(Generic[T]):
         self,
         entries: Sequence[tuple[nodes.Node, Guard | None, T]],
         access: documents.FieldAccess,
+        *,
+        strict: bool = False,
     ) -> None:
+        """``strict``: raise when a query cannot be compiled, instead of leaving it out (and
+        naming it in :attr:`broken`)."""
         source = _Source(access)
         compiled: list[tuple[str | bool, Guard | None, T]] = []
         #: Payloads of queries that could not be compiled at all: they never match.
@@ -163,6 +167,8 @@ class Generated(Generic[T]):
                 except _TooDeep:
                     condition = source.closure(query)
             except Exception:
+                if strict:
+                    raise
                 # One query that cannot compile must not keep the others from running.
                 self.broken.append(payload)
                 continue
@@ -212,5 +218,6 @@ class Generated(Generic[T]):
 def generate(
     entries: Sequence[tuple[nodes.Node, Guard | None, T]], access: documents.FieldAccess
 ) -> Matcher[T]:
-    """One function testing every query of ``entries`` against a document."""
-    return Generated(entries, access).match
+    """One function testing every query of ``entries`` against a document; raises when one of
+    them cannot be compiled."""
+    return Generated(entries, access, strict=True).match

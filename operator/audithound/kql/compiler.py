@@ -9,7 +9,10 @@ Semantics (Elastic's detection engine treating every string as a ``keyword``):
   The document's value type decides how ``v`` is read, quoted or not: a string compares as
   text (``name:007`` matches ``"007"``, not ``"7"``), an int or float numerically when ``v``
   is a number (``code:200`` matches ``200`` and ``"200"``), a bool when ``v`` is ``true`` or
-  ``false``. A bool is never a number.
+  ``false``. A bool is never a number. KQL sends ``v`` as text and Elasticsearch reads it per
+  field type, so a number of any length is valid: it matches strings textually, and numbers
+  as JSON decoding would hold it (integers exactly within 64 bits, floats beyond: a 4,301-digit
+  integer is infinity, equal to no document number and above all of them).
 - ``f:a*b`` is a glob over the whole string (``*`` only). A wildcard never matches a number or
   a bool: Elasticsearch refuses wildcard queries on numeric and boolean fields.
 - ``f:*`` holds when ``f`` exists (``FieldAccess.present``); ``not`` negates the whole
@@ -54,6 +57,12 @@ _PlainTest = Callable[[list[Any]], bool]
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
+#: Integers a document holds exactly: JSON decoding (orjson) gives ``int`` from -2**63 to
+#: 2**64 - 1 and ``float`` beyond, so a query's integer outside that range is read as a float
+#: too (infinite past float's range). Both ends are well under Python's int/str conversion
+#: limit (4300 digits), which the text is never given to.
+_EXACT_INTEGERS = (-(2**63), 2**64 - 1)
+_EXACT_DIGITS = 20
 _BOOLEANS = {"true": True, "false": False}
 _COMPARE: dict[nodes.RangeOp, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
@@ -521,9 +530,16 @@ def range_kind(text: str) -> Literal["number", "date", "text"]:
 
 
 def _number(text: str) -> int | float | None:
+    """The number ``text`` names, as a document would hold it (see :data:`_EXACT_INTEGERS`)."""
     if not _NUMBER.fullmatch(text):
         return None
-    return int(text) if _INTEGER.fullmatch(text) else float(text)
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if _INTEGER.fullmatch(text) and len(digits) <= _EXACT_DIGITS:
+        integer = -int(digits) if text.startswith("-") else int(digits)
+        low, high = _EXACT_INTEGERS
+        if low <= integer <= high:
+            return integer
+    return float(text)
 
 
 def parse_date(text: str) -> datetime.datetime | None:

@@ -5,33 +5,36 @@ rule set (``rules.ruleset``) that ``evaluate`` runs per event, and the problems 
 ``rules check`` prints and the operator writes into the rule's status.
 
 Parse once, compile once: the query becomes a closure over the raw audit event here, so the
-per-event path does no parsing and no field-path work.
+per-event path does no parsing and no field-path work. Compiling never raises: a rule that
+cannot run is an outcome with errors, never an exception in the caller (a kopf handler, the
+operator's start-up, ``rules check``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pydantic
 
 from audithound.api import rule as rule_api
-from audithound.kql import analysis, compiler, errors, nodes, parser
+from audithound.kql import analysis, codegen, compiler, errors, nodes, parser
 from audithound.normalize import catalogue, view
 from audithound.rules import problems as rule_problems
 
 #: One access object for every rule: it holds no per-event state.
 _ACCESS = view.AuditEventAccess()
 
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: Longest exception text kept in a problem's message: status messages are cut at 1,000
+#: characters, and an exception's text can hold a whole query.
+ERROR_TEXT_LIMIT = 300
 
 
 def duration(text: str) -> datetime.timedelta:
-    """``5m`` -> 5 minutes; ``now-6m`` -> 6 minutes (the schema has checked the form)."""
-    text = text.removeprefix("now-")
-    return datetime.timedelta(seconds=int(text[:-1]) * _UNIT_SECONDS[text[-1]])
+    """``5m`` -> 5 minutes; ``now-6m`` -> 6 minutes (the schema has checked form and bound)."""
+    return datetime.timedelta(seconds=rule_api.seconds(text))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -96,11 +99,27 @@ class Outcome:
         return [problem for problem in self.problems if not problem.is_error]
 
 
+#: JSON's names of the types a spec value can have, for "should be a valid integer, not a
+#: boolean" (the API server names them so too).
+_JSON_TYPES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+    type(None): "null",
+}
+
+
 def _spec_problems(error: pydantic.ValidationError) -> list[rule_problems.Problem]:
     found = []
     for item in error.errors():
         path = ".".join(["spec", *(str(part) for part in item["loc"])])
-        found.append(rule_problems.Problem("error", item["msg"], path=path))
+        message = item["msg"]
+        if item["type"].endswith("_type") and type(item["input"]) in _JSON_TYPES:
+            message += f", not {_JSON_TYPES[type(item['input'])]}"
+        found.append(rule_problems.Problem("error", message, path=path))
     return found
 
 
@@ -144,11 +163,19 @@ def _query_warnings(spec: rule_api.DetectionRuleSpec, tree: Any) -> list[rule_pr
 
 
 def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = None) -> Outcome:
-    """Validate a rule's spec and compile its query; collect every problem at once."""
+    """Validate a rule's spec and compile its query; collect every problem at once.
+
+    Never raises (short of ``KeyboardInterrupt``): whatever goes wrong with one rule becomes
+    that rule's error, with the field path and, when known, the position in the query, so the
+    rule is Invalid and every other rule runs (a raising compiler once failed the operator's
+    start-up for all rules).
+    """
     try:
         model = rule_api.DetectionRuleSpec.model_validate(spec)
     except pydantic.ValidationError as error:
         return Outcome(name, None, tuple(_spec_problems(error)))
+    except Exception as error:
+        return Outcome(name, None, (_unexpected("the spec could not be validated", error),))
     try:
         tree = parser.parse(model.query)
     except errors.KqlSyntaxError as error:
@@ -161,10 +188,25 @@ def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = No
             excerpt=error.excerpt,
         )
         return Outcome(name, None, (problem,))
-    found = _query_warnings(model, tree)
-    # Compiled here once to find what cannot run before the rule joins a rule set; the rule
-    # set generates its own code, from the same compiler.
-    compiler.compile_query(tree, _ACCESS)
+    except Exception as error:
+        return Outcome(name, None, (_unexpected("the query could not be parsed", error),))
+    try:
+        compiled = _compile(name, generation, model, tree)
+        found = _query_warnings(model, tree)
+    except Exception as error:
+        problem = _unexpected("the query could not be compiled", error)
+        position = _failing_position(tree)
+        if position is not None:
+            line, column = position
+            excerpt = errors.excerpt(model.query, line, column)
+            problem = dataclasses.replace(problem, line=line, column=column, excerpt=excerpt)
+        return Outcome(name, None, (problem,))
+    return Outcome(name, compiled, tuple(found))
+
+
+def _compile(
+    name: str, generation: int | None, model: rule_api.DetectionRuleSpec, tree: nodes.Node
+) -> CompiledRule:
     compiled = CompiledRule(
         name=name,
         generation=generation,
@@ -173,4 +215,50 @@ def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = No
         fields=tuple(dict.fromkeys(field for field, _, _ in analysis.fields(tree))),
         required=analysis.required_values(tree),
     )
-    return Outcome(name, compiled, tuple(found))
+    # The rule set runs every rule in one generated function (``rules.ruleset``): generating
+    # this rule's part alone here means that nothing in it can fail the function all rules share.
+    codegen.generate([(tree, None, name)], _ACCESS)
+    return compiled
+
+
+def _unexpected(what: str, error: Exception) -> rule_problems.Problem:
+    """An error no check foresaw: named with its type, cut to :data:`ERROR_TEXT_LIMIT`."""
+    text = f"{type(error).__name__}: {error}"
+    if len(text) > ERROR_TEXT_LIMIT:
+        text = text[: ERROR_TEXT_LIMIT - 3] + "..."
+    path = "spec" if what.startswith("the spec") else "spec.query"
+    return rule_problems.Problem(
+        "error", f"{what} ({text}); this is a bug in AuditHound, please report it", path=path
+    )
+
+
+def _conditions(tree: nodes.Node) -> Iterator[nodes.Node]:
+    """The conditions under the ``and``/``or``/``not`` of a query, in source order."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        match node:
+            case nodes.Or(children) | nodes.And(children):
+                stack.extend(reversed(children))
+            case nodes.Not(child):
+                stack.append(child)
+            case _:
+                yield node
+
+
+def _failing_position(tree: nodes.Node) -> tuple[int, int] | None:
+    """Where the first condition that fails to compile on its own starts, if one does."""
+    for node in _conditions(tree):
+        try:
+            compiler.compile_condition(node, _ACCESS)
+        except Exception:
+            match node:
+                case nodes.FreeText(value):
+                    return value.line, value.column
+                case nodes.Match(line=line, column=column) | nodes.Range(line=line, column=column):
+                    return line, column
+                case nodes.Nested(line=line, column=column):
+                    return line, column
+                case _:  # not a condition: the tree itself is broken, no position to give
+                    return None
+    return None

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from audithound.rules import compiler
+from audithound.rules import compiler, manifests
 from audithound.rules import problems as rule_problems
 
 RULE_API_VERSION = "audithound.io/v1alpha1"
@@ -58,7 +58,8 @@ def rule_files(paths: Iterable[str]) -> Iterator[pathlib.Path]:
 
 def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode) and isinstance(key, str):
-        for key_node, value_node in node.value:
+        # The last of duplicate keys is the one whose value counts (and was validated).
+        for key_node, value_node in reversed(node.value):
             if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
                 found: yaml.Node = value_node
                 return found
@@ -112,45 +113,18 @@ def _place(
     return dataclasses.replace(problem, file=file, file_line=file_line, file_column=file_column)
 
 
-#: libyaml when PyYAML was built with it (ten times faster), else the pure-Python loader.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _read_documents(
     path: pathlib.Path,
-) -> tuple[list[tuple[yaml.Node, Any]], list[str], list[rule_problems.Problem]]:
-    """Each document's node (for positions) and value, composed once; and the file's lines."""
+) -> tuple[list[manifests.Document], list[str], list[rule_problems.Problem]]:
+    """Each readable document of the file, the file's lines, and the problems of the rest."""
     label = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return [], [], [rule_problems.Problem("error", f"cannot read: {error}", file=label)]
-    loader = _LOADER(text)
-    documents: list[tuple[yaml.Node, Any]] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            value = loader.construct_document(node)
-            if node is not None and value is not None:
-                documents.append((node, value))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        return (
-            [],
-            [],
-            [
-                rule_problems.Problem(
-                    "error",
-                    f"invalid YAML: {getattr(error, 'problem', None) or error}",
-                    file=label,
-                    file_line=mark.line + 1 if mark else None,
-                    file_column=mark.column + 1 if mark else None,
-                )
-            ],
-        )
-    finally:
-        loader.dispose()
-    return documents, text.splitlines(), []
+    documents, problems = manifests.read(text)
+    placed = [dataclasses.replace(problem, file=label) for problem in problems]
+    return documents, text.splitlines(), placed
 
 
 def _outcome(
@@ -209,11 +183,25 @@ def load(paths: Iterable[str]) -> Loaded:
         label = str(path)
         documents, lines, read_problems = _read_documents(path)
         loose.extend(read_problems)
-        for node, document in documents:
-            result = _outcome(node, document, lines, label)
+        for document in documents:
+            node = document.node
+            result = _outcome(node, document.value, lines, label)
+            # What the YAML itself got wrong counts for rules only: other kinds are skipped.
+            found = [
+                dataclasses.replace(problem, file=label)
+                for problem in document.problems
+                if isinstance(document.value, dict) and document.value.get("kind") == RULE_KIND
+            ]
             if isinstance(result, rule_problems.Problem):
-                loose.append(result)
+                loose.extend([*found, result])
                 continue
+            if found:
+                found = [dataclasses.replace(problem, rule=result.name) for problem in found]
+                # A value the YAML could not give is reported once, by the YAML's problem.
+                unread = {problem.path for problem in found if problem.path}
+                rest = [problem for problem in result.problems if problem.path not in unread]
+                rule = None if any(problem.is_error for problem in found) else result.rule
+                result = dataclasses.replace(result, rule=rule, problems=(*found, *rest))
             if result.name in seen:
                 loose.append(
                     rule_problems.Problem(

@@ -84,6 +84,10 @@ class RuleSet:
                 self.index_fields[rule.name] = guard[0]
             entries.append((rule.query, guard, rule))
         self._generated = codegen.Generated(entries, _ACCESS)
+        #: Rules left out because their code could not be generated. ``compile_rule`` already
+        #: generated each rule alone, so this stays empty; if not, those rules never match
+        #: and the others run.
+        self.broken: tuple[compiler.CompiledRule, ...] = tuple(self._generated.broken)
         #: ``(event, failed) -> matching rules``, in rule order; rules that raised on the
         #: event are appended to ``failed``.
         self.match: codegen.Matcher[compiler.CompiledRule] = self._generated.match
