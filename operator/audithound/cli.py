@@ -37,9 +37,14 @@ class UsageError(Exception):
     """A problem with what the user asked for; printed, then exit 2."""
 
 
-def builtin_rules_dir() -> pathlib.Path:
-    """The rules shipped inside the package (the seed rule): the default of ``scan``."""
-    return pathlib.Path(str(resources.files("audithound") / "builtin" / "rules"))
+#: The rule ``scan`` runs when given none: the seed rule, shipped inside the package (its
+#: ``builtin`` directory is the repository's examples).
+SEED_RULE = "kubernetes-anonymous-request-authorized.yaml"
+
+
+def builtin_rule() -> pathlib.Path:
+    """The seed rule as shipped inside the package: the default of ``scan``."""
+    return pathlib.Path(str(resources.files("audithound") / "builtin" / "rules" / SEED_RULE))
 
 
 def _adhoc(query: str) -> compiler.Outcome:
@@ -87,10 +92,9 @@ def _print_problems(found: Sequence[problems.Problem]) -> None:
 def _load_rules(args: argparse.Namespace) -> ruleset.RuleSet:
     paths: list[str] = list(args.rules)
     if not paths and args.query is None:
-        paths = [str(builtin_rules_dir())]
+        paths = [str(builtin_rule())]
         print(
-            f"Using the built-in rules ({len(list(loader.rule_files(paths)))} file(s)); "
-            "give --rules PATH or --query KQL for others.",
+            "Using the built-in seed rule; give --rules PATH or --query KQL for others.",
             file=sys.stderr,
         )
     loaded = loader.load(paths)

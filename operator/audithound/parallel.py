@@ -129,8 +129,9 @@ def matches(
     ``files.read([path], stats)`` and ``scan.evaluator`` would have put them."""
     global _RULES
     _RULES = scan.evaluator.rules
-    parent = _Parent(scan, stats)
-    stats.files += 1
+    mine = files.ReadStats()  # this input's lines count from its own first line
+    parent = _Parent(scan, mine)
+    mine.files += 1
     ranges = files.line_ranges(path, PIECE_BYTES)
     handed_out = 0
     try:
@@ -155,4 +156,5 @@ def matches(
             hits = evaluate_(event)
             if hits:
                 yield event, hits
-        stats.add(piece_stats)
+        mine.add(piece_stats)
+    stats.merge(mine)

@@ -30,7 +30,13 @@ def scan(scan: pipeline.Pipeline, inputs: Iterable[str], stats: files.ReadStats,
     """Run every event of ``inputs`` through ``scan`` (delivering as it goes)."""
     paths = list(inputs)
     if len(paths) > 1 and any(rule.spec.type != "query" for rule in scan.rules.rules):
-        _detect(scan, _merged([_timed(_matches(scan, path, stats, jobs)) for path in paths]))
+        # Read side by side, each input counts apart; summed in the order given, so the
+        # summary's examples do not depend on how the reads interleaved.
+        each = [files.ReadStats() for _ in paths]
+        streams = [_timed(_matches(scan, path, mine, jobs)) for path, mine in zip(paths, each)]
+        _detect(scan, _merged(streams))
+        for mine in each:
+            stats.merge(mine)
         return
     for path in paths:
         if parallel.worth_it(path, jobs):

@@ -13,7 +13,7 @@ from audithound.api import crdgen
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples/audit/sample-audit.log"
 EXPECTED = ROOT / "examples/expected/kubernetes-anonymous-request-authorized.jsonl"
-RULES = ROOT / "examples/rules"
+RULES = ROOT / "examples/rules/kubernetes-anonymous-request-authorized.yaml"
 
 
 def audithound(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -58,7 +58,7 @@ def test_scan_example_prints_the_expected_alerts() -> None:
 def test_scan_summary_counts_events_skips_and_alerts() -> None:
     result = audithound("scan", str(SAMPLE))
     assert result.returncode == 0
-    assert "Using the built-in rules" in result.stderr
+    assert "Using the built-in seed rule" in result.stderr
     assert "Scanned 17 events in 18 lines from 1 input(s)" in result.stderr
     assert "Skipped 1 line(s):" in result.stderr
     assert f"{SAMPLE.relative_to(ROOT)}:10" in result.stderr or f"{SAMPLE}:10" in result.stderr

@@ -92,6 +92,19 @@ class ReadStats:
             self.examples.append(SkipExample(label, line, reason))
         self.skipped[reason] += 1
 
+    def merge(self, other: ReadStats) -> None:
+        """Count in what the read of other inputs went through (their positions stand)."""
+        for example in other.examples:
+            if sum(mine.reason == example.reason for mine in self.examples) < (
+                MAX_EXAMPLES_PER_REASON
+            ):
+                self.examples.append(example)
+        self.skipped.update(other.skipped)
+        self.files += other.files
+        self.lines += other.lines
+        self.events += other.events
+        self.blank_lines += other.blank_lines
+
     def add(self, later: ReadStats) -> None:
         """Count in what the read of the next piece of the same input went through; its line
         numbers count from the piece's first line."""
