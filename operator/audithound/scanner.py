@@ -33,7 +33,9 @@ def scan(scan: pipeline.Pipeline, inputs: Iterable[str], stats: files.ReadStats,
         # Read side by side, each input counts apart; summed in the order given, so the
         # summary's examples do not depend on how the reads interleaved.
         each = [files.ReadStats() for _ in paths]
-        streams = [_timed(_matches(scan, path, mine, jobs)) for path, mine in zip(paths, each)]
+        streams = [
+            _timed(_matches(scan, path, mine, jobs)) for path, mine in zip(paths, each, strict=True)
+        ]
         _detect(scan, _merged(streams))
         for mine in each:
             stats.merge(mine)
