@@ -144,3 +144,29 @@ def test_tokens_in_query_parameters_and_user_agents_are_redacted_but_still_match
             assert token not in written and jwt not in written
     finally:
         kube.remove_rule(rule)
+
+
+def test_a_huge_uri_becomes_a_cut_alert_and_detection_goes_on(
+    kube: Kube, operator: Operator, namespace: str
+) -> None:
+    tag = f"huge-{uuid.uuid4().hex[:8]}"
+    rule = f"agent-{tag}"
+    kube.apply(rule_manifest(rule, f"user_agent.original:audithound-test/{tag}*"))
+    eventually(lambda: ready(kube, rule), what="the agent rule")
+    try:
+        # Twice this (excerpt and reason) is more than etcd stores in one object.
+        padding = "a" * 900_000
+        path = f"/api/v1/namespaces/{namespace}/configmaps?limit=1&pad={padding}"
+        assert kube.admin_get(path, f"audithound-test/{tag}/huge") == 200
+        assert kube.admin_get("/version", f"audithound-test/{tag}/after") == 200
+        found = eventually(
+            lambda: len(alerts := _alerts(kube, rule)) == 2 and alerts,
+            timeout=30,
+            what="both alerts",
+        )
+        huge = next(a for a in found if a["spec"]["event"]["userAgent"].endswith("/huge"))
+        uri = huge["spec"]["event"]["requestURI"]
+        assert uri.startswith(f"/api/v1/namespaces/{namespace}/configmaps?limit=1&{MARKER}…(+")
+        assert uri.endswith(" characters)") and len(uri) < 5000
+    finally:
+        kube.remove_rule(rule)
