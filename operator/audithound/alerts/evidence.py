@@ -31,12 +31,15 @@ TEXT_LIMIT = 4096
 _OBJECT_REF_FIELDS = ("resource", "subresource", "namespace", "name", "apiGroup", "apiVersion")
 # What a cut may have gone through: the run of characters before it, read backwards.
 _CUT_RUN = re.compile(r"[^\s/&?\"']*")
+# The API server's own auditIDs: nothing to redact, and each is new (redact's cache of
+# recurring strings would only lose its entries to them).
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _cut(value: str) -> str:
-    """``value``, or its first TEXT_LIMIT characters with a visible note of the rest. The cut
-    may split a secret so that no rule recognises it any more (a URL's password before its
-    ``@``): the run of characters it went through is replaced as a secret."""
+    """``value`` if it is short enough, or its first TEXT_LIMIT characters with a visible
+    note of the rest. The cut may split a secret so that no rule recognises it any more (a
+    URL's password before its ``@``): the run of characters it went through goes too."""
     if len(value) <= TEXT_LIMIT:
         return value
     kept = value[:TEXT_LIMIT]
@@ -46,12 +49,19 @@ def _cut(value: str) -> str:
 
 
 def _string(value: str) -> str:
-    return redact.text(_cut(value))
+    return redact.text(value if len(value) <= TEXT_LIMIT else _cut(value))
+
+
+def _audit_id(value: str) -> str:
+    # A client may send its own Audit-ID header, and the API server keeps it.
+    return value if _UUID.fullmatch(value) else _string(value)
 
 
 def _text(value: Any) -> str | None:
     """A non-empty string, cut and redacted; None otherwise."""
-    return _string(value) if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    return redact.text(value if len(value) <= TEXT_LIMIT else _cut(value))
 
 
 def _user(raw: Any) -> dict[str, Any]:
@@ -81,8 +91,7 @@ def excerpt(event: Mapping[str, Any]) -> dict[str, Any]:
     ips = event.get("sourceIPs")
     uri = event.get("requestURI")
     out: dict[str, Any] = {
-        # A client may send its own Audit-ID header, and the API server keeps it.
-        "auditID": _string(str(event.get("auditID", ""))),
+        "auditID": _audit_id(str(event.get("auditID", ""))),
         "stage": _string(str(event.get("stage", ""))),
         "user": _user(event.get("user")),
         "sourceIPs": [_string(ip) for ip in ips if isinstance(ip, str)]
