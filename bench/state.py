@@ -65,6 +65,10 @@ def _rule(name: str, **spec: Any) -> compiler.CompiledRule:
     return outcome.rule
 
 
+def _row(what: str, per_item: float, cap: int) -> str:
+    return f"| {what} | {per_item:,.0f} bytes | {per_item * cap / 2**20:,.0f} MiB ({cap:,}) |"
+
+
 def run(terms: int) -> str:
     def new_terms() -> newterms.NewTermsDetector:
         detector = newterms.NewTermsDetector(
@@ -116,13 +120,12 @@ def run(terms: int) -> str:
             [
                 "| state | per item | at the cap |",
                 "| --- | ---: | ---: |",
-                f"| new_terms: seen terms | {term_bytes:,.0f} bytes | "
-                f"{term_bytes * newterms.MAX_TERMS / 2**20:,.0f} MiB ({newterms.MAX_TERMS:,}) |",
-                f"| threshold: events in open groups | {entry_bytes:,.0f} bytes | "
-                f"{entry_bytes * threshold.MAX_ENTRIES / 2**20:,.0f} MiB ({threshold.MAX_ENTRIES:,}) |",
+                _row("new_terms: seen terms", term_bytes, newterms.MAX_TERMS),
+                _row("threshold: events in open groups", entry_bytes, threshold.MAX_ENTRIES),
                 "",
                 f"Checkpoint of two rules holding {held}: {size / 2**20:,.1f} MiB on disk, "
-                f"saved in {best * 1000:,.0f} ms (snapshot, JSON, write, fsync, rename; best of 3).",
+                f"saved in {best * 1000:,.0f} ms (snapshot, JSON, write, fsync, rename; "
+                "best of 3).",
             ]
         )
         + "\n"

@@ -134,3 +134,46 @@ def test_name_is_stable_per_rule_event_and_stage() -> None:
     assert first not in others and len(others) == 3
     long_name = identity.alert_name("r" * 253, ("id", "ResponseComplete"))
     assert len(long_name) <= 253
+
+
+TOKEN = "dG9rZW4tdGhhdC1tdXN0LW5vdC1sZWFr"
+
+
+def test_every_written_string_is_redacted_and_the_raw_event_is_not() -> None:
+    raw = raw_event() | {
+        "auditID": f"Bearer {TOKEN}",  # clients may send their own Audit-ID
+        "requestURI": f"/api/v1/namespaces/shop/secrets?access_token={TOKEN}&limit=1",
+        "userAgent": f"tool/1.0 token={TOKEN}",
+        "user": {"username": f"Basic {TOKEN}", "groups": [f"g token={TOKEN}"]},
+    }
+    before = json.dumps(raw)
+    built = evidence.build(rule(), _finding(raw), DETECTED)
+    assert json.dumps(raw) == before
+    assert TOKEN not in json.dumps(built)
+    event = built["spec"]["event"]
+    assert event["requestURI"] == "/api/v1/namespaces/shop/secrets?access_token=[REDACTED]&limit=1"
+    assert event["userAgent"] == "tool/1.0 token=[REDACTED]"
+    assert event["auditID"] == "Bearer [REDACTED]"
+    assert built["spec"]["reason"].startswith(
+        "Basic [REDACTED] (impersonating bob) was allowed to create "
+        "/api/v1/namespaces/shop/secrets?access_token=[REDACTED]&limit=1"
+    )
+    # Two events whose auditIDs differ only in what was hidden stay two alerts.
+    other = evidence.build(rule(), _finding(raw | {"auditID": "Bearer other"}), DETECTED)
+    assert other["name"] != built["name"]
+    assert other["spec"]["event"]["auditID"] == event["auditID"]
+
+
+def test_long_strings_are_cut_visibly_and_a_secret_at_the_cut_goes() -> None:
+    limit = evidence.TEXT_LIMIT
+    huge = "/api/v1/namespaces/shop/pods?x=" + "a" * (1 << 20)
+    # A URL's password cut before its '@' would match no rule any more.
+    split = "/x?" + "b" * (limit - 30) + "&u=https://bob:" + "p" * 100 + "@host/"
+    built = evidence.build(rule(), _finding(raw_event() | {"requestURI": huge}), DETECTED)
+    uri = built["spec"]["event"]["requestURI"]
+    assert uri.startswith("/api/v1/namespaces/shop/pods?[REDACTED]…(+")
+    assert uri.endswith(f"(+{len(huge) - len('/api/v1/namespaces/shop/pods?')} characters)")
+    assert len(json.dumps(built)) < 3 * limit
+    cut = evidence.excerpt(raw_event() | {"requestURI": split})["requestURI"]
+    assert "p" * 10 not in cut and cut.startswith("/x?bbb")
+    assert "&u=https://[REDACTED]…(+" in cut

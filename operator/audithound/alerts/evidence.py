@@ -4,28 +4,66 @@ Fed by: a compiled rule and a finding of its detector (the event that completed 
 finding of several events its group, count and members). Feeds: the sinks. The excerpt is an
 allowlist on purpose: request and response bodies, user ``extra`` attributes and any field
 not named here never leave the audit log, because they can carry secrets (a Secret's data,
-a token in a TokenRequest response). The dict has the wire shape of
-``api.alert.SecurityAlertSpec`` (a test holds the two together).
+a token in a TokenRequest response). What the allowlist lets through can still carry a
+credential (a token in a query parameter, an exec command line, a user agent): every string
+of the excerpt goes through ``alerts.redact`` and is cut at :data:`TEXT_LIMIT`. The dict has
+the wire shape of ``api.alert.SecurityAlertSpec`` (a test holds the two together).
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from audithound.alerts import identity
+from audithound.alerts import identity, redact
 from audithound.detectors import findings
 from audithound.rules import compiler
 
 DECISION = "authorization.k8s.io/decision"
 AUTHORIZATION_REASON = "authorization.k8s.io/reason"
 
+#: Longest string of an excerpt, in characters (default 4096). Longer ones (a megabyte of
+#: URI is a valid request) are cut: the alert holds the URI twice (excerpt and reason) and
+#: must stay far below etcd's 1.5 MiB object limit, or the API server refuses it and the
+#: alert is lost; and it bounds the cost of redaction per alert.
+TEXT_LIMIT = 4096
+
 _OBJECT_REF_FIELDS = ("resource", "subresource", "namespace", "name", "apiGroup", "apiVersion")
+# What a cut may have gone through: the run of characters before it, read backwards.
+_CUT_RUN = re.compile(r"[^\s/&?\"']*")
+# The API server's own auditIDs: nothing to redact, and each is new (redact's cache of
+# recurring strings would only lose its entries to them).
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _cut(value: str) -> str:
+    """``value`` if it is short enough, or its first TEXT_LIMIT characters with a visible
+    note of the rest. The cut may split a secret so that no rule recognises it any more (a
+    URL's password before its ``@``): the run of characters it went through goes too."""
+    if len(value) <= TEXT_LIMIT:
+        return value
+    kept = value[:TEXT_LIMIT]
+    run = _CUT_RUN.match(kept[::-1])
+    kept = kept[: len(kept) - (run.end() if run else 0)]
+    return f"{kept}{redact.MARKER}…(+{len(value) - len(kept)} characters)"
+
+
+def _string(value: str) -> str:
+    return redact.text(value if len(value) <= TEXT_LIMIT else _cut(value))
+
+
+def _audit_id(value: str) -> str:
+    # A client may send its own Audit-ID header, and the API server keeps it.
+    return value if _UUID.fullmatch(value) else _string(value)
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    """A non-empty string, cut and redacted; None otherwise."""
+    if not isinstance(value, str) or not value:
+        return None
+    return redact.text(value if len(value) <= TEXT_LIMIT else _cut(value))
 
 
 def _user(raw: Any) -> dict[str, Any]:
@@ -37,31 +75,34 @@ def _user(raw: Any) -> dict[str, Any]:
             user[key] = value
     groups = raw.get("groups")
     if isinstance(groups, list):
-        user["groups"] = [group for group in groups if isinstance(group, str)]
+        user["groups"] = [_string(group) for group in groups if isinstance(group, str)]
     return user
 
 
 def _object_ref(raw: Any) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         return None
-    ref = {key: raw[key] for key in _OBJECT_REF_FIELDS if _text(raw.get(key)) is not None}
+    ref = {key: text for key in _OBJECT_REF_FIELDS if (text := _text(raw.get(key))) is not None}
     return ref or None
 
 
 def excerpt(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The allowlisted fields of a raw audit event, in the alert's wire shape."""
+    """The allowlisted fields of a raw audit event, in the alert's wire shape, redacted."""
     annotations = event.get("annotations")
     annotations = annotations if isinstance(annotations, dict) else {}
     ips = event.get("sourceIPs")
+    uri = event.get("requestURI")
     out: dict[str, Any] = {
-        "auditID": str(event.get("auditID", "")),
-        "stage": str(event.get("stage", "")),
+        "auditID": _audit_id(str(event.get("auditID", ""))),
+        "stage": _string(str(event.get("stage", ""))),
         "user": _user(event.get("user")),
-        "sourceIPs": [ip for ip in ips if isinstance(ip, str)] if isinstance(ips, list) else [],
+        "sourceIPs": [_string(ip) for ip in ips if isinstance(ip, str)]
+        if isinstance(ips, list)
+        else [],
     }
     for key, value in (
         ("verb", _text(event.get("verb"))),
-        ("requestURI", _text(event.get("requestURI"))),
+        ("requestURI", redact.uri(_cut(uri)) if isinstance(uri, str) and uri else None),
         ("userAgent", _text(event.get("userAgent"))),
         ("decision", _text(annotations.get(DECISION))),
         ("authorizationReason", _text(annotations.get(AUTHORIZATION_REASON))),
@@ -109,9 +150,16 @@ def _moment(seconds: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _group_value(field: str, value: str) -> str:
+    """A value that defines a finding, as evidence: redacted and cut like the excerpt's."""
+    if field.endswith("requestURI"):
+        return redact.uri(_cut(value))
+    return _string(value)
+
+
 def _finding_reason(rule: compiler.CompiledRule, finding: findings.Finding, one: str) -> str:
     """The reason of a finding of a stateful rule, around the reason of its last event."""
-    group = ", ".join(f"{field}={value}" for field, value in finding.group)
+    group = ", ".join(f"{field}={_group_value(field, value)}" for field, value in finding.group)
     spec = rule.spec
     match spec.type:
         case "new_terms":
@@ -158,7 +206,7 @@ def build(
     if "stageTimestamp" in evidence:
         alert_spec["eventTime"] = evidence["stageTimestamp"]
     if finding.multiple:
-        alert_spec["group"] = dict(finding.group)
+        alert_spec["group"] = {field: _group_value(field, value) for field, value in finding.group}
         alert_spec["count"] = finding.count
         alert_spec["firstSeen"] = _moment(finding.first_seen)
         alert_spec["lastSeen"] = _moment(finding.last_seen)

@@ -8,12 +8,16 @@ no second Event. For an alert that may be renewed (a term new again, see ``sinks
 existing alert is read to tell a duplicate from a term that came back.
 
 Events are a convenience for ``kubectl get events`` / ``describe``; they are rate-limited by
-a token bucket, and a refused or failed Event never fails the alert.
+a token bucket, and a refused or failed Event never fails the alert. They are read by more
+people than alerts, and the Events of a namespace by its tenants, so what they say is
+chosen (see ``_events``): an unauthenticated client picks its URI, object names, verb and
+user agent, and must not get text of its choosing into anyone's Events.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import threading
 import time
@@ -39,6 +43,14 @@ ALERT_EVENTS_NAMESPACE = "default"
 #: (401, 403, 404 without the CRD, 429, 5xx, no connection) can pass: the alert waits and is
 #: tried again, holding the read position, so fixing RBAC or the CRD loses nothing.
 REJECTED = frozenset({400, 413, 422})
+ANONYMOUS = "system:anonymous"
+UNAUTHENTICATED = "system:unauthenticated"
+#: Verbs the API server derives for resource requests, and the HTTP methods it lower-cases
+#: for the others; a non-resource request may carry any method the client made up.
+KNOWN_VERBS = frozenset(
+    {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+    | {"post", "put", "head", "options"}
+)
 
 
 class TokenBucket:
@@ -172,9 +184,13 @@ class KubernetesSink:
         return base.alert_time(existing.get("spec") or {})
 
     def _events(self, created: dict[str, Any], alert: dict[str, Any]) -> None:
+        """One Event about the alert in ``default``; one about the touched object in its
+        namespace only for an authenticated user's allowed request. An unauthenticated or
+        denied request leaves the tenant nothing to act on, and its namespace and names are
+        the client's choice; the alert holds its evidence."""
         spec = alert["spec"]
-        message = f"[{spec['rule']['severity']}] {spec['rule']['name']}: {spec['reason']}"
-        message = message[:EVENT_MESSAGE_LIMIT]
+        event = spec["event"]
+        message = _message(alert)
         metadata = created.get("metadata", {})
         targets = [
             (
@@ -187,8 +203,13 @@ class KubernetesSink:
                 },
             )
         ]
-        touched = spec["event"].get("objectRef") or {}
-        if touched.get("namespace") and touched.get("name"):
+        touched = event.get("objectRef") or {}
+        if (
+            touched.get("namespace")
+            and touched.get("name")
+            and _authenticated(event)
+            and event.get("decision") == "allow"
+        ):
             group = touched.get("apiGroup")
             version = touched.get("apiVersion", "")
             targets.append(
@@ -240,3 +261,43 @@ class KubernetesSink:
                 "Failed to create Event",
                 extra={"namespace": namespace, "status": error.status, "securityalert": alert_name},
             )
+
+
+def _authenticated(event: dict[str, Any]) -> bool:
+    """Whether an authenticator vouched for the excerpt's user: a user name other than
+    system:anonymous, outside system:unauthenticated (a request that failed authentication,
+    a 401, has no user at all)."""
+    user = event.get("user", {})
+    name = user.get("username")
+    return bool(name) and name != ANONYMOUS and UNAUTHENTICATED not in user.get("groups", [])
+
+
+def _ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _message(alert: dict[str, Any]) -> str:
+    """The Event text: the alert's reason for an authenticated user (who answers for what
+    it says, redacted as the alert is); for an unauthenticated request only what the API
+    server vouches for (a known verb, the source address, the decision, the status code),
+    never its URI, names, user agent or auditID, which the client chose."""
+    spec = alert["spec"]
+    event = spec["event"]
+    if _authenticated(event):
+        said = spec["reason"]
+    else:
+        verb = event.get("verb")
+        said = "unauthenticated " + (f"{verb} request" if verb in KNOWN_VERBS else "request")
+        source = next((ip for ip in event.get("sourceIPs", []) if _ip(ip)), None)
+        if source:
+            said += f" from {source}"
+        said += {"allow": " was allowed", "forbid": " was denied"}.get(event.get("decision"), "")
+        if isinstance(event.get("responseCode"), int):
+            said += f" (HTTP {event['responseCode']})"
+        said += f"; its URI and names are in SecurityAlert {alert['name']}"
+    message = f"[{spec['rule']['severity']}] {spec['rule']['name']}: {said}"
+    return message[:EVENT_MESSAGE_LIMIT]

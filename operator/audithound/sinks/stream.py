@@ -1,8 +1,13 @@
-"""Alerts to a text stream: JSON lines for machines, a table for a terminal.
+r"""Alerts to a text stream: JSON lines for machines, a table for a terminal.
 
 Fed by: the pipeline during ``audithound scan``. Both remember the names they wrote, so the
 same (rule, event, stage) printed twice in one scan (a duplicated input line, an overlapping
 file) comes out once.
+
+The table goes to a terminal, and a crafted log chooses much of what it shows (user names,
+URIs): every character a terminal would act on is printed as an escape (``\x1b``,
+``\u202e``), so the reader sees that it was there and the terminal does nothing. JSON lines
+are JSON: orjson escapes the C0 controls, and what reads them decodes the rest.
 """
 
 from __future__ import annotations
@@ -54,6 +59,21 @@ class JsonLines:
         self._out.flush()
 
 
+def _escapes() -> dict[int, str]:
+    r"""C0 and C1 controls and DEL as ``\xNN``; the Unicode bidirectional controls (which
+    reorder what follows: Trojan Source) and line and paragraph separators as ``\uNNNN``;
+    the backslash doubled, so that an escape in the data cannot pass for ours."""
+    table = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+    for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)):
+        table[code] = f"\\u{code:04x}"
+    for code in (0x2028, 0x2029):
+        table[code] = f"\\u{code:04x}"
+    table[ord("\\")] = "\\\\"
+    return table
+
+
+_ESCAPES = _escapes()
+
 _COLUMNS = (
     ("TIME", "timestamp", 27),
     ("RULE", "rule", 40),
@@ -72,7 +92,7 @@ _FINDING_COLUMNS = (
 
 
 def _cell(value: Any, width: int) -> str:
-    text = "-" if value in (None, "") else str(value)
+    text = "-" if value in (None, "") else str(value).translate(_ESCAPES)
     if width and len(text) > width:
         text = text[: width - 1] + "…"
     return text.ljust(width) if width else text
