@@ -120,7 +120,7 @@ def test_scan_usage_errors_exit_2() -> None:
 def test_rules_check_reports_every_problem(tmp_path: pathlib.Path) -> None:
     good = audithound("rules", "check", str(RULES))
     assert good.returncode == 0, good.stdout
-    assert "1 rule(s): 1 valid, 0 invalid; 0 error(s), 0 warning(s)." in good.stdout
+    assert "2 rule(s): 2 valid, 0 invalid; 0 error(s), 0 warning(s)." in good.stdout
     bad = tmp_path / "rules.yaml"
     bad.write_text(
         "apiVersion: audithound.io/v1alpha1\nkind: DetectionRule\nmetadata:\n  name: a\n"

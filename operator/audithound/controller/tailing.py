@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from audithound import pipeline
@@ -75,8 +75,12 @@ class TailLoop:
         settings: settings_.OperatorSettings,
         registry: registry_.Registry,
         sink: base.Sink,
+        observe: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         self._settings = settings
+        #: Sees every decoded event before the rules; False keeps it from them (the operator's
+        #: own writes, ``controller.selfwrites``). Runs per event: it must cost next to nothing.
+        self._observe = observe
         self._registry = registry
         self._checkpoint = checkpoint.Checkpoint(settings.state_dir)
         try:
@@ -121,6 +125,7 @@ class TailLoop:
         if self.pipeline.evaluator.rules is not self._registry.ruleset:
             self.pipeline.use(self._registry.ruleset)
         handle = self.pipeline.handle
+        observe = self._observe
         last_event: Mapping[str, Any] | None = None
         while self._done < len(records):
             record = records[self._done]
@@ -132,7 +137,8 @@ class TailLoop:
                 for reason in decoded.rejected:
                     self._skip(record, reason)
                 for event in decoded.events:
-                    handle(event, now)
+                    if observe is None or observe(event):
+                        handle(event, now)
                     last_event = event
                 self.progress.events += len(decoded.events)
             self._done += 1
