@@ -25,7 +25,7 @@ from kubernetes import client, config
 from kubernetes.client import exceptions
 
 from audithound.api import common, crdgen
-from audithound.controller import metrics, retention, status, tailing
+from audithound.controller import heartbeat, metrics, retention, selfwrites, status, tailing
 from audithound.controller import settings as settings_
 from audithound.rules import compiler
 from audithound.rules import registry as registry_
@@ -46,6 +46,8 @@ class Runtime:
     loop: tailing.TailLoop | None = None
     sink: kubernetes_sink.KubernetesSink | None = None
     metrics_started: bool = False
+    own_writes: selfwrites.OwnWrites | None = None
+    heartbeat: heartbeat.Heartbeat | None = None
     stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
@@ -92,6 +94,7 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
     # One connection per concurrent alert writer, and a few for status and retention.
     configuration.connection_pool_maxsize = runtime.settings.alert_writers + 4
     runtime.api = client.ApiClient(configuration)
+    runtime.api.user_agent = selfwrites.USER_AGENT  # how rules tell the operator's requests
     custom = client.CustomObjectsApi(runtime.api)
     # Rules first, so that a first start without a checkpoint knows the longest look-back.
     listing = await asyncio.to_thread(custom.list_cluster_custom_object, *RULES)
@@ -111,13 +114,27 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
         collectors.register(
             metrics.OperatorCollector(lambda: runtime.loop, runtime.registry, lambda: runtime.sink)
         )
+        collectors.register(selfwrites.Collector(lambda: runtime.own_writes))
+        collectors.register(heartbeat.Collector(lambda: runtime.heartbeat))
         prometheus_client.start_http_server(int(port), host or "0.0.0.0", registry=collectors)
         runtime.metrics_started = True
+    # Own identity, own writes kept from the rules, and the heartbeat, which runs even while
+    # the audit loop cannot start (a missing log directory). Once: kopf retries start-up.
+    if runtime.own_writes is None:
+        identity = await asyncio.to_thread(selfwrites.review, runtime.api)
+        runtime.heartbeat = beat = heartbeat.start(
+            runtime.api,
+            runtime.settings,
+            identity,
+            lambda: runtime.loop.progress.last_event_time if runtime.loop else None,
+        )
+        runtime.own_writes = selfwrites.OwnWrites(identity, beat.see)
+        runtime.tasks.append(asyncio.create_task(heartbeat.run(beat, runtime.stop)))
     # Finding the start (a look-back scans the log) reads files: not on the event loop.
     runtime.loop = await asyncio.to_thread(
-        tailing.TailLoop, runtime.settings, runtime.registry, sink
+        tailing.TailLoop, runtime.settings, runtime.registry, sink, runtime.own_writes.observe
     )
-    runtime.tasks = [
+    runtime.tasks += [
         asyncio.create_task(tailing.run(runtime.loop, runtime.settings, runtime.stop)),
         asyncio.create_task(_write_summaries(runtime)),
         asyncio.create_task(_retain_alerts(runtime)),

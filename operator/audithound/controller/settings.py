@@ -52,6 +52,17 @@ class OperatorSettings(pydantic.BaseModel):
     max_alerts: int = pydantic.Field(default=10_000, ge=0)
     #: Seconds between retention passes (a list of SecurityAlerts, then deletions).
     retention_interval: float = pydantic.Field(default=300.0, gt=0)
+    #: Seconds within which the operator's own heartbeat requests (one every quarter of it)
+    #: must appear in the audit log it reads; otherwise it reports the likely cause (metric,
+    #: Warning Event, log). 120 s by default: the API server writes an event before it answers
+    #: (blocking mode) or within seconds (batch mode), and a burst the operator is reading
+    #: through drains within a minute, so only a broken pipeline is late by two minutes.
+    #: 0: no check.
+    heartbeat_timeout: float = pydantic.Field(default=120.0, ge=0, le=86_400)
+    #: The API server whose audit log this instance reads, where the heartbeat requests go
+    #: (``https://<node address>:6443``). Empty (default): the operator's own API server, right
+    #: when there is one; with several, requests through the ``kubernetes`` Service land on any.
+    heartbeat_server: str = ""
     #: Liveness/readiness endpoint served by kopf (``http://0.0.0.0:8080/healthz``); empty: off.
     liveness: str = "http://0.0.0.0:8080/healthz"
     #: Prometheus metrics as ``host:port`` (``0.0.0.0:9090``); empty: off.
@@ -77,6 +88,8 @@ _ENV = {
     "alert_ttl": "AUDITHOUND_ALERT_TTL",
     "max_alerts": "AUDITHOUND_MAX_ALERTS",
     "retention_interval": "AUDITHOUND_RETENTION_INTERVAL",
+    "heartbeat_timeout": "AUDITHOUND_HEARTBEAT_TIMEOUT",
+    "heartbeat_server": "AUDITHOUND_HEARTBEAT_SERVER",
     "liveness": "AUDITHOUND_LIVENESS",
     "metrics": "AUDITHOUND_METRICS",
     "alert_writers": "AUDITHOUND_ALERT_WRITERS",
@@ -110,6 +123,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flag("alert_ttl", "delete SecurityAlerts older than this (0: never)", metavar="DURATION")
     flag("max_alerts", "most SecurityAlerts kept (0: no cap)", metavar="N")
     flag("retention_interval", "seconds between retention passes", metavar="SECONDS")
+    flag(
+        "heartbeat_timeout", "seconds for own requests to reach the log (0: off)", metavar="SECONDS"
+    )
+    flag("heartbeat_server", "API server writing the log ('': the operator's own)", metavar="URL")
     flag("liveness", "liveness endpoint URL ('' to disable)", metavar="URL")
     flag("metrics", "Prometheus metrics address ('' to disable)", metavar="HOST:PORT")
     flag("alert_writers", "SecurityAlerts written at once", metavar="N")

@@ -29,6 +29,8 @@ import dataclasses
 import datetime
 import logging
 import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from audithound import pipeline
 from audithound.controller import settings as settings_
@@ -109,8 +111,12 @@ class TailLoop:
         settings: settings_.OperatorSettings,
         registry: registry_.Registry,
         sink: base.Sink,
+        observe: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         self._settings = settings
+        #: Sees every decoded event before the rules; False keeps it from them (the operator's
+        #: own writes, ``controller.selfwrites``). Runs per event: it must cost next to nothing.
+        self._observe = observe
         self._registry = registry
         self._checkpoint = checkpoint.Checkpoint(settings.state_dir)
         saved = self._load()
@@ -216,8 +222,10 @@ class TailLoop:
             return 0
         with self.pipeline.lock:
             process = self.pipeline.process
+            observe = self._observe
             for event in batch.events:
-                process(event, now)
+                if observe is None or observe(event):
+                    process(event, now)
         self._count(batch, now)
         self._unsaved = batch.end
         self.pipeline.deliver()

@@ -53,6 +53,8 @@ class AuditSettings:
     """--audit-log-maxbackup: rotated files kept beside audit.log."""
     compress: bool = False
     """--audit-log-compress: gzip the rotated files."""
+    policy: Path | None = None
+    """--audit-policy-file's content: this file, or None for the shipped audit-policy.yaml."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,9 +155,9 @@ class ControlPlane:
         self.kubeconfig.unlink(missing_ok=True)
         self.audit_log.parent.mkdir(parents=True)
         certs.write_pki(self.directory / "pki")
-        self.audit_policy.write_bytes(
-            resources.files("audithound.devcluster").joinpath("audit-policy.yaml").read_bytes()
-        )
+        shipped = resources.files("audithound.devcluster").joinpath("audit-policy.yaml")
+        policy = self.audit.policy.read_bytes() if self.audit.policy else shipped.read_bytes()
+        self.audit_policy.write_bytes(policy)
         etcd_client, etcd_peer, secure_port = free_ports(3)
         self._server = f"https://127.0.0.1:{secure_port}"
         try:
