@@ -30,6 +30,19 @@ MAX_EXCERPTS: Final = 5
 Excerpt = dict[str, Any]
 
 
+def event_key(event: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What tells one audit event from every other: its auditID, stage, and the time the API
+    server received the request. The time is there because a client may choose its own
+    auditID (the API server keeps an ``Audit-ID`` request header as sent): a flood under one
+    auditID must not fold into one alert, while the same event read twice has the same time.
+    """
+    return (
+        str(event.get("auditID", "")),
+        str(event.get("stage", "")),
+        str(event.get("requestReceivedTimestamp") or event.get("timestamp") or ""),
+    )
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Member:
     """One event of a finding of several events, as the finding references it."""

@@ -62,15 +62,15 @@ class NewTermsDetector:
         return found
 
     def _finding(self, event: Mapping[str, Any], term: terms.Term, at: float) -> findings.Finding:
-        audit_id = str(event.get("auditID", ""))
-        stage = str(event.get("stage", ""))
         return findings.Finding(
             event,
             key=term,
             group=self._terms.group(term),
             first_seen=at,
             last_seen=at,
-            renewal=findings.Renewal(unique=(*term, audit_id, stage), after=self._history),
+            renewal=findings.Renewal(
+                unique=(*term, *findings.event_key(event)), after=self._history
+            ),
         )
 
     def advance(self, now: float) -> list[findings.Finding]:

@@ -1,7 +1,7 @@
 """The query rule's detector: every matching event is a finding of its own.
 
 Fed by: the pipeline, with each event the rule's query matched. Feeds: one finding per
-event, named by (auditID, stage) as alerts always were, so a replay, an overlapping look-back
+event, named by the event (``findings.event_key``), so a replay, an overlapping look-back
 or a second reader of the same log creates nothing new.
 """
 
@@ -23,8 +23,7 @@ class QueryDetector:
     ) -> list[findings.Finding]:
         if not alerting:
             return []
-        key = (str(event.get("auditID", "")), str(event.get("stage", "")))
-        return [findings.Finding(event, key)]
+        return [findings.Finding(event, findings.event_key(event))]
 
     def advance(self, now: float) -> list[findings.Finding]:
         return []

@@ -194,7 +194,7 @@ class ThresholdDetector:
         )
         return findings.Finding(
             event,
-            key=(*term, members[-1].audit_id, members[-1].stage),
+            key=(*term, *findings.event_key(event)),
             group=self._terms.group(term),
             count=len(entries),
             members=members,
