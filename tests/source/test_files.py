@@ -344,3 +344,20 @@ def test_only_plain_json_lines_files_are_read_in_ranges(
     assert not files.is_json_lines(str(_write(tmp_path, "e.log", b"\xef\xbb\xbf" + lines)))
     assert not files.is_json_lines(str(_write(tmp_path, "f.log", b"")))
     assert not files.is_json_lines(str(tmp_path / "missing.log"))
+
+
+def test_the_line_limit_is_the_one_of_decode(tmp_path: pathlib.Path, event: Any) -> None:
+    """One limit in one place (``decode.MAX_LINE_BYTES``): for files, ranges and the tailer."""
+    limit = decode.MAX_LINE_BYTES
+    longest = orjson.dumps(event(1, requestObject={"data": ""}))
+    padded = longest.replace(b'"data":""', b'"data":"' + b"x" * (limit - len(longest)) + b'"')
+    assert len(padded) == limit
+    too_long = padded.replace(b'"data":"', b'"data":"x')
+    data = padded + b"\n" + too_long + b"\n" + orjson.dumps(event(3)) + b"\n"
+    path = _write(tmp_path, "audit.log", data)
+    found, stats = _read(path)
+    assert [(n, i) for _, n, i in found] == [(1, "id-1"), (3, "id-3")]
+    assert stats.skipped == {R.OVERSIZED: 1}
+    ranged = files.ReadStats()
+    assert len(list(files.read_range(str(path), str(path), 0, len(data), ranged))) == 2
+    assert ranged.skipped == {R.OVERSIZED: 1}
