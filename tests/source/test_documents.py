@@ -87,6 +87,21 @@ def test_an_item_longer_than_the_line_limit_is_skipped_with_its_line(
     assert stats.examples == [files.SkipExample(str(path), starts[1], R.OVERSIZED)]
 
 
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_a_long_item_or_value_of_any_text_is_oversized_not_broken(
+    tmp_path: pathlib.Path, event: Any, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(documents, "CHUNK_BYTES", chunk)
+    long = event(2, requestObject={"data": "é€😀" * 1000})
+    listed = json.dumps([event(1), long, event(3)], indent=2, ensure_ascii=False).encode()
+    after = json.dumps(long, indent=2, ensure_ascii=False) + "\n" + json.dumps(event(4))
+    path = tmp_path / "long.json"
+    path.write_bytes(listed + b"\n" + after.encode())
+    found, stats = _read(path, max_line_bytes=2048)
+    assert [i for _, i in found] == ["id-1", "id-3", "id-4"]
+    assert stats.skipped == {R.OVERSIZED: 2}
+
+
 def test_a_document_many_times_the_line_limit_is_streamed(
     tmp_path: pathlib.Path, event: Any
 ) -> None:

@@ -113,7 +113,8 @@ def _parses_so_far(data: bytes) -> bool:
     try:
         orjson.loads(data[:end])
     except orjson.JSONDecodeError as error:
-        return error.pos >= end
+        # orjson counts characters, not bytes.
+        return error.pos >= len(data[:end].decode(errors="replace"))
     return True
 
 
