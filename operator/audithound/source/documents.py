@@ -283,12 +283,16 @@ class Stream:
         self._pos = start + 1
         self._depth = 1
         self._in_string = False
+        watch = True
         while True:
-            stopped = self._scan(watch=True)
+            stopped = self._scan(watch=watch)
             if stopped == _CLOSED:
                 yield from self._whole_top(line, start, self._pos)
                 return
             if stopped == _ARRAY:
+                array = self._pos - 1
+                if _CONTAINER_KEY.search(self._buf, max(start, array - 64), array) is None:
+                    continue
                 decoder = self._container(start)
                 if decoder is not None:
                     if (yield from self._list(decoder)):
@@ -296,6 +300,8 @@ class Stream:
                         if not self._skip_value():
                             yield self._line(self._pos), _rejected(decode.Reason.TRUNCATED)
                     return
+                # One look per object: a look parses all that came before the array.
+                watch = False
                 continue
             if self._pos - start > self._max:
                 yield from self._overlong_top(line, start)
@@ -310,8 +316,6 @@ class Stream:
         """How to decode the elements of the array that just opened inside the object at
         ``start``, if they are the object's items (``EventList.items``, AKS ``records``)."""
         array = self._pos - 1
-        if _CONTAINER_KEY.search(self._buf, max(start, array - 64), array) is None:
-            return None
         try:
             envelope = orjson.loads(self._buf[start:array] + b"null}")
         except orjson.JSONDecodeError:
