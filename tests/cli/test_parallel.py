@@ -130,7 +130,7 @@ def _scan_command(*args: str | pathlib.Path) -> list[str]:
 
 
 def _counts(stderr: bytes) -> list[str]:
-    """The summary without its timing, and without the note about a dead worker."""
+    """The summary, without its timing."""
     lines = stderr.decode().splitlines()
     return [line.split(" in ")[0] if line.startswith("Scanned") else line for line in lines]
 
