@@ -16,16 +16,21 @@ Memory stays flat: a few pieces are in flight at a time.
 Workers are forked after the rules were compiled, so they inherit the compiled rule set
 (closures and generated code cannot be pickled); only file ranges go out, and matched
 events, rule names and counts come back. Where ``fork`` is not available the scan stays in
-one process.
+one process. A worker reads its piece line by line (``files.read_range``), so its memory
+holds one line, whatever the piece holds. A worker that dies (killed, out of memory) breaks
+the pool: the parent says so on stderr and reads the pieces not yet taken itself, so the
+scan ends with the same answers, only slower.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
+import concurrent.futures.process
 import dataclasses
 import multiprocessing
-import multiprocessing.pool
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -133,24 +138,38 @@ def matches(
     parent = _Parent(scan, mine)
     mine.files += 1
     ranges = files.line_ranges(path, PIECE_BYTES)
-    handed_out = 0
+    taken = 0  # pieces whose results the parent took, in file order
     try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
             # A few pieces ahead, no more: results must not pile up in memory.
-            ahead: collections.deque[multiprocessing.pool.AsyncResult[_Piece]]
-            ahead = collections.deque()
-            while handed_out < len(ranges) and not parent.crowded():
-                start, end = ranges[handed_out]
-                ahead.append(pool.apply_async(_scan_piece, ((path, start, end),)))
-                handed_out += 1
-                if len(ahead) >= PIECES_AHEAD_PER_JOB * jobs:
-                    yield from parent.take(ahead.popleft().get())
-            while ahead:
-                yield from parent.take(ahead.popleft().get())
+            ahead: collections.deque[concurrent.futures.Future[_Piece]] = collections.deque()
+            try:
+                for start, end in ranges:
+                    if parent.crowded():
+                        break
+                    ahead.append(pool.submit(_scan_piece, (path, start, end)))
+                    if len(ahead) >= PIECES_AHEAD_PER_JOB * jobs:
+                        piece = ahead.popleft().result()
+                        taken += 1
+                        yield from parent.take(piece)
+                while ahead:
+                    piece = ahead.popleft().result()
+                    taken += 1
+                    yield from parent.take(piece)
+            except concurrent.futures.process.BrokenProcessPool:
+                print(
+                    f"audithound: a worker process of scan --jobs {jobs} ended abruptly (killed, "
+                    f"perhaps for want of memory); {path} is read on from byte "
+                    f"{ranges[taken][0]:,} by the scan itself, nothing is lost",
+                    file=sys.stderr,
+                )
+                for future in ahead:
+                    future.cancel()
     finally:
         _RULES = None
     evaluate_ = scan.evaluator.evaluate
-    for start, end in ranges[handed_out:]:  # the rest, when most events match
+    for start, end in ranges[taken:]:  # when most events match, or a worker died
         piece_stats = files.ReadStats()
         for _, _, event in files.read_range(path, path, start, end, piece_stats):
             hits = evaluate_(event)

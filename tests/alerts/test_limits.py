@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime
 
+from tests.detectors.conftest import START, rule
+
 from audithound.alerts import limits
 from audithound.sinks import kubernetes
-from tests.detectors.conftest import START, rule
 
 
 def test_max_signals_counts_per_interval_aligned_to_the_epoch() -> None:

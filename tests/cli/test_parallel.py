@@ -4,10 +4,16 @@ limits and the summary of a scan in one process."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import signal
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
+from tests.cli.conftest import Measure, Measured
 
 from audithound import cli, parallel
 from audithound.source import files
@@ -109,3 +115,102 @@ def test_small_files_stdin_and_gzip_stay_in_one_process(tmp_path: pathlib.Path) 
     assert not parallel.worth_it(str(log), 4), "smaller than MIN_FILE_BYTES"
     assert not parallel.worth_it("-", 4)
     assert not parallel.worth_it(str(log), 1)
+
+
+def _generated_log(path: pathlib.Path, events: int) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench/generate.py"), "--events", str(events), "--out", path],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _scan_command(*args: str | pathlib.Path) -> list[str]:
+    return [sys.executable, "-m", "audithound", "scan", "--output", "json", *map(str, args)]
+
+
+def _counts(stderr: bytes) -> list[str]:
+    """The summary, without its timing."""
+    lines = stderr.decode().splitlines()
+    return [line.split(" in ")[0] if line.startswith("Scanned") else line for line in lines]
+
+
+def _run_killing_a_worker(tmp_path: pathlib.Path, command: list[str]) -> Measured:
+    """Run ``command``, kill one of its workers while it works, and wait for the end (60 s
+    at most, after which the scan counts as hung)."""
+    with (tmp_path / "out").open("w+b") as out, (tmp_path / "err").open("w+b") as err:
+        scan = subprocess.Popen(command, stdout=out, stderr=err)
+        try:
+            _kill_a_busy_worker(scan)
+            code = scan.wait(timeout=60)
+        finally:
+            scan.kill()
+            scan.wait()
+        out.seek(0)
+        err.seek(0)
+        return Measured(code, out.read(), err.read(), 0)
+
+
+def _children(pid: int) -> dict[int, int]:
+    """The child processes of ``pid``, with the CPU time each used, in clock ticks."""
+    found = {}
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == pid:
+            found[int(stat.parent.name)] = int(fields[11]) + int(fields[12])
+    return found
+
+
+def _kill_a_busy_worker(scan: subprocess.Popen[bytes]) -> None:
+    while scan.poll() is None:
+        # A worker that has used CPU time is at work on a piece (more are queued for it).
+        busy = [pid for pid, ticks in _children(scan.pid).items() if ticks >= 2]
+        if busy:
+            os.kill(busy[0], signal.SIGKILL)
+            return
+        time.sleep(0.005)
+    raise AssertionError("the scan ended before a worker could be killed")
+
+
+def test_a_killed_worker_hangs_nothing_and_loses_nothing(
+    tmp_path: pathlib.Path, measure: Measure
+) -> None:
+    """A worker killed mid-piece, as the OOM killer kills: the scan ends, says what happened
+    on stderr, and prints what one process prints."""
+    log = tmp_path / "audit.log"
+    _generated_log(log, 60_000)
+    rules = ("--rules", ROOT / "bench/rules")
+    alone = measure(*_scan_command(*rules, "--jobs", "1", log))
+    killed = _run_killing_a_worker(tmp_path, _scan_command(*rules, "--jobs", "2", log))
+    assert (killed.code, alone.code) == (0, 0)
+    note, *summary = _counts(killed.stderr)
+    assert note.startswith("audithound: a worker process of scan --jobs 2 ended abruptly")
+    assert f"{log} is read on from byte" in note
+    assert summary == _counts(alone.stderr)
+    assert killed.stdout == alone.stdout
+
+
+def test_a_worker_holds_one_line_of_its_piece_not_the_piece(
+    tmp_path: pathlib.Path, measure: Measure
+) -> None:
+    """A line of 128 MiB makes a piece of 128 MiB; the worker that reads it stays small."""
+    log = tmp_path / "audit.log"
+    _generated_log(log, 4_000)
+    events = log.read_bytes().splitlines(keepends=True)
+    with log.open("wb") as out:
+        out.writelines(events[:1000])
+        out.write(b'{"auditID": "huge", "stage": "ResponseComplete", "x": "')
+        for _ in range(128):
+            out.write(b"x" * (1 << 20))
+        out.write(b'"}\n')
+        out.writelines(events[1000:])
+    assert parallel.worth_it(str(log), 2)
+    alone = measure(*_scan_command("--jobs", "1", log))
+    together = measure(*_scan_command("--jobs", "2", log))
+    assert together.stdout == alone.stdout
+    assert _counts(together.stderr) == _counts(alone.stderr)
+    assert f"oversized: 1 (first at {log}:1001)" in together.stderr.decode()
+    assert together.max_rss < 100 * 1024

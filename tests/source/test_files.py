@@ -108,14 +108,16 @@ def test_a_utf8_bom_at_the_start_is_ignored(tmp_path: pathlib.Path, event: Any, 
     assert not stats.skipped
 
 
-def test_a_pretty_printed_event_list_file_is_one_document(
+def test_a_pretty_printed_event_list_file_is_read_item_by_item(
     tmp_path: pathlib.Path, event: Any
 ) -> None:
     listing = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [event(1), event(2)]}
     text = json.dumps(listing, indent=2).encode()
     path = _write(tmp_path, "list.json", text + b"\n")
     found, stats = _read(path)
-    assert found == [(str(path), 1, "id-1"), (str(path), 1, "id-2")]
+    lines = text.split(b"\n")
+    starts = [n for n, line in enumerate(lines, 1) if line == b"    {"]
+    assert found == [(str(path), starts[0], "id-1"), (str(path), starts[1], "id-2")]
     assert stats.lines == text.count(b"\n") + 1
     assert stats.events == 2
     assert not stats.skipped
@@ -156,20 +158,6 @@ def test_two_broken_lines_are_tried_as_a_document_then_read_as_lines(
     assert stats.lines == 3
 
 
-def test_a_document_over_the_limit_is_reported_and_read_as_lines(
-    tmp_path: pathlib.Path, event: Any
-) -> None:
-    text = json.dumps([event(1)], indent=2).encode() + b"\n"
-    found, stats = _read(_write(tmp_path, "big.json", text), max_document_bytes=64)
-    assert found == []
-    assert stats.skipped[R.OVERSIZED_DOCUMENT] == 1
-    # Each line of the document is then a bad line of its own: most are not JSON, and the
-    # string lines of sourceIPs and groups are JSON but no event.
-    assert stats.skipped[R.NOT_AN_EVENT] == 2
-    assert stats.skipped[R.INVALID_JSON] == text.count(b"\n") - 2
-    assert stats.lines == text.count(b"\n")
-
-
 def test_gzip_is_detected_by_its_bytes_not_its_name(
     tmp_path: pathlib.Path, event: Any, line: Line
 ) -> None:
@@ -199,8 +187,8 @@ def test_a_cut_gzip_keeps_what_was_read_and_is_reported(
     assert 0 < len(ids) < 2000
     assert ids == [f"id-{n}" for n in range(len(ids))]
     assert found[-1] == (str(after), 1, "id-9999")
-    assert stats.skipped == {R.UNREADABLE: 1}
-    assert stats.examples[0].where.startswith(f"{path}:")
+    assert stats.skipped == {R.UNREADABLE: 1, R.TRUNCATED: 1}
+    assert stats.examples[-1].where.startswith(f"{path}:")
 
 
 def test_a_missing_file_is_reported_and_the_next_is_read(
@@ -302,7 +290,7 @@ def _mixed_log(event: Any, line: Line, count: int) -> bytes:
         if n % 13 == 0:
             pieces.append(line({"kind": "EventList", "items": [event(1000 + n), "junk"]}))
         if n % 17 == 2:
-            pieces.append(b'{"auditID": "' + b"x" * 300 + b'"}\n')  # oversized below
+            pieces.append(b'{"auditID": "' + b"x" * 600 + b'"}\n')  # oversized below
     pieces.append(b'{"auditID": "id-last", "stage": "Respo')
     return b"".join(pieces)
 
@@ -324,7 +312,8 @@ def test_ranges_read_apart_give_what_one_read_gives(
     tmp_path: pathlib.Path, event: Any, line: Line
 ) -> None:
     path = _write(tmp_path, "audit.log", _mixed_log(event, line, 60))
-    whole, whole_stats = _read(path, max_line_bytes=200)
+    whole, whole_stats = _read(path, max_line_bytes=500)
+    assert whole_stats.skipped[R.OVERSIZED] == 4
     for piece in (1, 97, 500, 4000):
         stats = files.ReadStats()
         found = []
@@ -333,7 +322,7 @@ def test_ranges_read_apart_give_what_one_read_gives(
             numbers = [
                 (label, number + stats.lines, event["auditID"])
                 for label, number, event in files.read_range(
-                    str(path), str(path), start, end, part, max_line_bytes=200
+                    str(path), str(path), start, end, part, max_line_bytes=500
                 )
             ]
             found += numbers
@@ -355,3 +344,20 @@ def test_only_plain_json_lines_files_are_read_in_ranges(
     assert not files.is_json_lines(str(_write(tmp_path, "e.log", b"\xef\xbb\xbf" + lines)))
     assert not files.is_json_lines(str(_write(tmp_path, "f.log", b"")))
     assert not files.is_json_lines(str(tmp_path / "missing.log"))
+
+
+def test_the_line_limit_is_the_one_of_decode(tmp_path: pathlib.Path, event: Any) -> None:
+    """One limit in one place (``decode.MAX_LINE_BYTES``): for files, ranges and the tailer."""
+    limit = decode.MAX_LINE_BYTES
+    longest = orjson.dumps(event(1, requestObject={"data": ""}))
+    padded = longest.replace(b'"data":""', b'"data":"' + b"x" * (limit - len(longest)) + b'"')
+    assert len(padded) == limit
+    too_long = padded.replace(b'"data":"', b'"data":"x')
+    data = padded + b"\n" + too_long + b"\n" + orjson.dumps(event(3)) + b"\n"
+    path = _write(tmp_path, "audit.log", data)
+    found, stats = _read(path)
+    assert [(n, i) for _, n, i in found] == [(1, "id-1"), (3, "id-3")]
+    assert stats.skipped == {R.OVERSIZED: 1}
+    ranged = files.ReadStats()
+    assert len(list(files.read_range(str(path), str(path), 0, len(data), ranged))) == 2
+    assert ranged.skipped == {R.OVERSIZED: 1}

@@ -4,12 +4,15 @@ Fed by: paths given to ``audithound scan`` (``-`` is stdin). Feeds: the pipeline
 ``(file label, line number, raw event)`` for every event found, in input order; and a
 :class:`ReadStats` that the scan summary prints.
 
-Each input is detected, not trusted by name: gzip by its magic bytes; one JSON value per
-line (``source.decode`` says which values hold events), or one JSON document spanning the
-whole input (a pretty-printed ``EventList`` or array), recognised when the first line does
-not parse on its own but starts a JSON object or array and the second line does not parse
-either. Bad input never stops the read: each bad line is counted by reason and skipped, and
-the events around it are still yielded.
+Each input is detected, not trusted by name: gzip by its magic bytes (``source.gunzip``);
+one JSON value per line (``source.decode`` says which values hold events), or JSON spanning
+lines (a pretty-printed ``EventList`` or array, or pretty-printed values one after another,
+read item by item by ``source.documents``), recognised when the first line does not parse on
+its own but starts a JSON object or array and the second line does not parse either. Bad
+input never stops the read: each bad line or item is counted by reason and skipped, and the
+events around it are still yielded; a gzip problem (trailing garbage, a cut, corrupt data,
+too much expansion) is counted as ``unreadable`` where it stopped the read, after every
+event decompressed before it.
 
 The per-line loop is the hot path of ``scan``: it does one bounded ``readline``, one
 ``orjson.loads`` and the event test (inline for the common shape), and keeps its counters in
@@ -22,28 +25,15 @@ import codecs
 import collections
 import dataclasses
 import functools
-import gzip
 import io
 import itertools
 import sys
-import zlib
 from collections.abc import Generator, Iterable, Iterator
 from typing import IO, Any, Final, NamedTuple
 
 import orjson
 
-from audithound.source import decode
-
-#: Longest line read, in bytes, not counting its final newline; default 4 MiB. Longer lines are
-#: skipped as ``oversized`` without being held in memory whole. Audit events are small
-#: (KiB) except at level ``RequestResponse``, where a large object can take a few hundred
-#: KiB; 4 MiB keeps all of those while bounding what one hostile line can cost.
-MAX_LINE_BYTES: Final = 4 * 1024 * 1024
-
-#: Largest whole-input JSON document parsed, in bytes; default 64 MiB. Such a document is
-#: parsed in memory, where its objects take several times its size: this bounds that to
-#: well under a GiB. A larger one is reported as ``oversized-document`` and read as lines.
-MAX_DOCUMENT_BYTES: Final = 64 * 1024 * 1024
+from audithound.source import decode, documents, gunzip
 
 #: How many skipped items of each reason the summary names with their position; the rest
 #: are only counted.
@@ -52,7 +42,8 @@ MAX_EXAMPLES_PER_REASON: Final = 3
 #: The label of standard input in positions and summaries.
 STDIN_LABEL: Final = "<stdin>"
 
-_GZIP_MAGIC: Final = b"\x1f\x8b"
+#: Bytes buffered per decompressed or ranged input (the read size of the line reader).
+_BUFFER_BYTES: Final = 64 * 1024
 
 
 class SkipExample(NamedTuple):
@@ -61,11 +52,13 @@ class SkipExample(NamedTuple):
     label: str
     line: int
     reason: decode.Reason
+    #: More about what happened there, when the line alone does not say it.
+    detail: str = ""
 
     @property
     def where(self) -> str:
-        """``file:line``."""
-        return f"{self.label}:{self.line}"
+        """``file:line``, and the detail after a comma."""
+        return f"{self.label}:{self.line}" + (f", {self.detail}" if self.detail else "")
 
 
 @dataclasses.dataclass(slots=True)
@@ -86,10 +79,10 @@ class ReadStats:
     )
     examples: list[SkipExample] = dataclasses.field(default_factory=list)
 
-    def skip(self, label: str, line: int, reason: decode.Reason) -> None:
+    def skip(self, label: str, line: int, reason: decode.Reason, detail: str = "") -> None:
         """Count a skipped item at ``label:line``; remember the first few of each reason."""
         if self.skipped[reason] < MAX_EXAMPLES_PER_REASON:
-            self.examples.append(SkipExample(label, line, reason))
+            self.examples.append(SkipExample(label, line, reason, detail))
         self.skipped[reason] += 1
 
     def merge(self, other: ReadStats) -> None:
@@ -126,8 +119,7 @@ def read(
     stats: ReadStats,
     *,
     stdin: IO[bytes] | None = None,
-    max_line_bytes: int = MAX_LINE_BYTES,
-    max_document_bytes: int = MAX_DOCUMENT_BYTES,
+    max_line_bytes: int = decode.MAX_LINE_BYTES,
 ) -> Generator[tuple[str, int, decode.RawEvent]]:
     """Every event of every input, in order, as ``(file label, line number, event)``.
 
@@ -141,7 +133,6 @@ def read(
                 stdin if stdin is not None else sys.stdin.buffer,
                 stats,
                 max_line_bytes=max_line_bytes,
-                max_document_bytes=max_document_bytes,
             )
             continue
         try:
@@ -150,13 +141,7 @@ def read(
             stats.skip(path, 0, decode.Reason.UNREADABLE)
             continue
         with stream:
-            yield from read_stream(
-                path,
-                stream,
-                stats,
-                max_line_bytes=max_line_bytes,
-                max_document_bytes=max_document_bytes,
-            )
+            yield from read_stream(path, stream, stats, max_line_bytes=max_line_bytes)
 
 
 def read_stream(
@@ -164,53 +149,45 @@ def read_stream(
     stream: IO[bytes],
     stats: ReadStats,
     *,
-    max_line_bytes: int = MAX_LINE_BYTES,
-    max_document_bytes: int = MAX_DOCUMENT_BYTES,
+    max_line_bytes: int = decode.MAX_LINE_BYTES,
 ) -> Generator[tuple[str, int, decode.RawEvent]]:
     """Every event of one open binary stream (plain or gzip); the caller closes it."""
     stats.files += 1
     lines_before = stats.lines
     reader = _buffered(stream)
+    unpacked: gunzip.Gunzip | None = None
     # The format detection runs here rather than in a helper generator: each generator level
     # between ``_lines`` and the pipeline costs a resumption per event.
     try:
-        if reader.peek(2)[:2] == _GZIP_MAGIC:
-            reader = io.BufferedReader(gzip.GzipFile(fileobj=reader, mode="rb"))
+        if reader.peek(2)[:2] == gunzip.MAGIC:
+            unpacked = gunzip.Gunzip(reader)
+            reader = io.BufferedReader(unpacked, _BUFFER_BYTES)
         first = reader.readline(max_line_bytes + 1)
-        if not first:
-            return
         if first.startswith(codecs.BOM_UTF8):
             first = first[len(codecs.BOM_UTF8) :]
-        if first.lstrip()[:1] not in (b"{", b"[") or _parses(first):
+        if not first:
+            pass
+        elif first.lstrip()[:1] not in (b"{", b"[") or _parses(first):
             rest = _rest(reader, max_line_bytes)
             yield from _lines(label, itertools.chain((first,), rest), stats, max_line_bytes)
-            return
-        second = reader.readline(max_line_bytes + 1)
-        if _parses(second):
-            head: tuple[bytes, ...] = (first, second)
-            rest = _rest(reader, max_line_bytes)
-            yield from _lines(label, itertools.chain(head, rest), stats, max_line_bytes)
-            return
-        data = first + second + reader.read(max_document_bytes + 1 - len(first) - len(second))
-        if len(data) <= max_document_bytes:
-            try:
-                document = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                pass
-            else:
-                yield from _document(label, data, document, stats)
-                return
         else:
-            stats.skip(label, 1, decode.Reason.OVERSIZED_DOCUMENT)
-        # Not one document after all: read it as lines, from the start.
-        again = io.BufferedReader(_Prepended(data, reader))
-        yield from _lines(label, _rest(again, max_line_bytes), stats, max_line_bytes)
-    except (OSError, EOFError, zlib.error):
-        # A read failed midway (corrupt or cut gzip, I/O error): keep what was read.
+            second = reader.readline(max_line_bytes + 1)
+            if _parses(second):
+                head: tuple[bytes, ...] = (first, second)
+                rest = _rest(reader, max_line_bytes)
+                yield from _lines(label, itertools.chain(head, rest), stats, max_line_bytes)
+            else:
+                document = documents.Stream(first + second, reader, max_line_bytes)
+                yield from _document(label, document, stats)
+    except OSError:
+        # A read failed midway (an I/O error): keep what was read.
         stats.skip(label, stats.lines - lines_before + 1, decode.Reason.UNREADABLE)
+    if unpacked is not None and unpacked.problem is not None:
+        where = stats.lines - lines_before + 1
+        stats.skip(label, where, decode.Reason.UNREADABLE, str(unpacked.problem))
 
 
-def is_json_lines(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> bool:
+def is_json_lines(path: str, max_line_bytes: int = decode.MAX_LINE_BYTES) -> bool:
     """Whether :func:`read` would read the plain file ``path`` line by line from its first
     byte (not gzip, no byte order mark, not one JSON document), so that any line-aligned
     piece of it can be read on its own (:func:`read_range`)."""
@@ -219,7 +196,7 @@ def is_json_lines(path: str, max_line_bytes: int = MAX_LINE_BYTES) -> bool:
             first = stream.readline(max_line_bytes + 1)
     except OSError:
         return False
-    if not first or first[:2] == _GZIP_MAGIC or first.startswith(codecs.BOM_UTF8):
+    if not first or first[:2] == gunzip.MAGIC or first.startswith(codecs.BOM_UTF8):
         return False
     return first.lstrip()[:1] not in (b"{", b"[") or _parses(first)
 
@@ -257,19 +234,43 @@ def read_range(
     start: int,
     end: int,
     stats: ReadStats,
-    max_line_bytes: int = MAX_LINE_BYTES,
+    max_line_bytes: int = decode.MAX_LINE_BYTES,
 ) -> Iterator[tuple[str, int, decode.RawEvent]]:
     """The events of bytes ``[start, end)`` of a JSON-lines file (:func:`is_json_lines`), a
-    range from :func:`line_ranges`, read as :func:`read` reads lines; line numbers count from
-    the range's first line (:meth:`ReadStats.add` puts them in place)."""
+    range from :func:`line_ranges`, read line by line as :func:`read` reads them (so memory
+    holds one line, never the range); line numbers count from the range's first line
+    (:meth:`ReadStats.add` puts them in place)."""
     try:
-        with open(path, "rb") as stream:
-            stream.seek(start)
-            data = stream.read(end - start)
+        raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below, after the read
     except OSError:
         stats.skip(label, 1, decode.Reason.UNREADABLE)
         return
-    yield from _lines(label, _rest(io.BytesIO(data), max_line_bytes), stats, max_line_bytes)
+    with raw:
+        try:
+            raw.seek(start)
+            reader = io.BufferedReader(_Range(raw, end - start), _BUFFER_BYTES)
+            yield from _lines(label, _rest(reader, max_line_bytes), stats, max_line_bytes)
+        except OSError:
+            stats.skip(label, stats.lines + 1, decode.Reason.UNREADABLE)
+
+
+class _Range(io.RawIOBase):
+    """The next ``size`` bytes of a raw file, then its end."""
+
+    def __init__(self, raw: io.RawIOBase, size: int) -> None:
+        self._raw = raw
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), self._left)
+        if size <= 0:
+            return 0
+        got = self._raw.readinto(memoryview(buffer)[:size]) or 0
+        self._left -= got
+        return got
 
 
 def _buffered(stream: IO[bytes]) -> io.BufferedReader:
@@ -292,16 +293,23 @@ def _rest(reader: io.BufferedIOBase, max_line_bytes: int) -> Iterator[bytes]:
 
 
 def _document(
-    label: str, data: bytes, document: Any, stats: ReadStats
+    label: str, document: documents.Stream, stats: ReadStats
 ) -> Iterator[tuple[str, int, decode.RawEvent]]:
-    """The events of a whole-input document, all at line 1 (items carry no line)."""
-    stats.lines += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    decoded = decode.decode_value(document)
-    for reason in decoded.rejected:
-        stats.skip(label, 1, reason)
-    stats.events += len(decoded.events)
-    for event in decoded.events:
-        yield label, 1, event
+    """The events of an input read item by item, each at the line its item starts on."""
+    parts = document.parts()
+    events = 0
+    try:
+        for number, decoded in parts:
+            for reason in decoded.rejected:
+                stats.skip(label, number, reason)
+            for event in decoded.events:
+                events += 1
+                yield label, number, event
+    finally:
+        parts.close()  # so that its line count is complete
+        stats.lines += document.lines
+        stats.blank_lines += document.blank_lines
+        stats.events += events
 
 
 def _lines(
@@ -371,22 +379,3 @@ def _drain(lines: Iterator[bytes]) -> None:
     for piece in lines:
         if piece.endswith(b"\n"):
             return
-
-
-class _Prepended(io.RawIOBase):
-    """A raw stream that yields ``head`` and then the rest of ``tail``."""
-
-    def __init__(self, head: bytes, tail: io.BufferedReader) -> None:
-        self._head = memoryview(head)
-        self._tail = tail
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            size = min(len(buffer), len(self._head))
-            buffer[:size] = self._head[:size]
-            self._head = self._head[size:]
-            return size
-        return self._tail.readinto(buffer)
