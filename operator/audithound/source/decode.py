@@ -34,6 +34,12 @@ AUDIT_API_VERSIONS: Final = frozenset({AUDIT_V1, "audit.k8s.io/v1beta1"})
 #: AKS diagnostic categories that carry API server audit events.
 AKS_AUDIT_CATEGORIES: Final = frozenset({"kube-audit", "kube-audit-admin"})
 
+#: Longest audit line read, in bytes, not counting its newline; default 4 MiB. Longer lines are
+#: skipped as ``oversized`` without being held whole, by ``scan`` and by the operator alike.
+#: Audit events are small (KiB) except at level ``RequestResponse``, where a large object can
+#: take a few hundred KiB; 4 MiB keeps all of those while bounding what one hostile line costs.
+MAX_LINE_BYTES: Final = 4 * 1024 * 1024
+
 
 class Reason(enum.StrEnum):
     """Why a line, or an item within it, produced no event."""
