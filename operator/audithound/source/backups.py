@@ -1,8 +1,8 @@
 """The rotated files beside the live audit log: which names are backups, in which order.
 
-Fed by: the tailer (``source.tail``), which lists the log's directory at every poll. Feeds: the
-tailer again, with each backup's path, inode, order and first bytes (its "head"), from which
-it tells a new rotation from a known file renamed or compressed.
+Fed by: the tailer (``source.tail``), which lists the log's directory when a poll sees a
+change. Feeds: the tailer again, with each backup's path, inode, order and first bytes (its
+"head"), from which it tells a new rotation from a known file renamed or compressed.
 
 Three naming schemes are followed, as their rotators write them (for a live log ``audit.log``):
 
