@@ -51,7 +51,7 @@ def test_malformed_truncated_and_oversized_lines_are_skipped(
             out.write(_event(f"bad-input-{tag}/1"))
             out.write(b'{"kind":"Event","auditID":"x","stage":\n')  # cut short by a crash
             out.write(b'{"kind": 0}\n')  # JSON, but no audit event
-            out.write(b'{"pad": "' + b"x" * (2 << 20) + b'"}\n')  # over the 1 MiB line limit
+            out.write(b'{"pad": "' + b"x" * (5 << 20) + b'"}\n')  # over the 4 MiB line limit
             out.write(_event(f"bad-input-{tag}/2"))
             out.write(b"\n")
             out.write(_event(f"bad-input-{tag}/3"))

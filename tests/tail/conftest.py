@@ -1,4 +1,5 @@
-"""Fixtures of the tailer tests: a fresh audit log directory and state directory per test."""
+"""Fixtures of the tailer tests: a fresh audit log directory and state directory per test,
+and the real logrotate."""
 
 from __future__ import annotations
 
@@ -20,6 +21,18 @@ def log_dir(tmp_path: pathlib.Path) -> tailkit.AuditLogDir:
 @pytest.fixture
 def state_dir(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path / "state"
+
+
+@pytest.fixture(scope="session")
+def logrotate() -> str:
+    """The real logrotate's path; the rotation tests fail (not skip) without it."""
+    binary = tailkit.logrotate_binary()
+    if binary is None:
+        pytest.fail(
+            "logrotate is not installed: the rotation tests run the real one as users do "
+            "(Debian/Ubuntu: apt-get install -y logrotate; .ci/run installs it)"
+        )
+    return binary
 
 
 @pytest.fixture

@@ -132,10 +132,13 @@ def test_copy_truncate_restarts_at_zero_and_says_so(
     tailer = open_tailer(log_dir.path, tail.StartPolicy.BEGINNING)
     log_dir.write(b"first line\nsecond line\n")
     assert len(tailer.poll(10)) == 2
-    log_dir.copy_truncate()
+    copy = log_dir.copy_truncate()
     log_dir.write(b"third\n")
     assert lines(tailer.poll(10)) == [b"third"]
-    assert tailer.take_notices() == [tail.Truncated(str(log_dir.path), 23)]
+    truncated, rotated = tailer.take_notices()
+    assert truncated == tail.Truncated(str(log_dir.path), 23, str(copy))
+    assert isinstance(rotated, tail.Rotated)
+    assert tailer.losses == tail.Losses()
 
 
 def test_copy_truncate_is_seen_when_the_new_content_is_already_longer(
@@ -147,7 +150,7 @@ def test_copy_truncate_is_seen_when_the_new_content_is_already_longer(
     log_dir.copy_truncate()
     log_dir.write(event(2) + event(3))
     assert lines(tailer.poll(10)) == [event(2).rstrip(b"\n"), event(3).rstrip(b"\n")]
-    assert [type(notice) for notice in tailer.take_notices()] == [tail.Truncated]
+    assert [type(notice) for notice in tailer.take_notices()] == [tail.Truncated, tail.Rotated]
 
 
 def test_an_oversized_line_is_skipped_with_its_position(

@@ -156,16 +156,29 @@ def test_a_file_truncated_below_the_saved_offset_restarts_at_zero(
     assert truncated == tail.Truncated(str(log_dir.path), 8 * len(event(1)))
 
 
+def test_a_file_copy_truncated_while_down_resumes_in_the_copy(
+    log_dir: tailkit.AuditLogDir, open_tailer: OpenTailer, state_dir: pathlib.Path
+) -> None:
+    log_dir.write(event(1) + event(2) + event(3))
+    store = saved_after(log_dir, open_tailer, state_dir, 1)
+    log_dir.copy_truncate()
+    log_dir.write(event(4))
+    resumed = open_tailer(log_dir.path, store.load())
+    assert lines(drain(resumed)) == stripped(2, 3, 4)
+    assert [type(notice) for notice in resumed.take_notices()] == [tail.Rotated]
+
+
 def test_a_file_overwritten_while_down_is_read_from_zero_after_a_gap(
     log_dir: tailkit.AuditLogDir, open_tailer: OpenTailer, state_dir: pathlib.Path
 ) -> None:
     log_dir.write(event(1) + event(2))
     store = saved_after(log_dir, open_tailer, state_dir, 2)
-    log_dir.copy_truncate()
+    log_dir.copy_truncate().unlink()
     log_dir.write(event(3))
     resumed = open_tailer(log_dir.path, store.load())
     assert lines(drain(resumed)) == stripped(3)
     assert [type(notice) for notice in resumed.take_notices()] == [tail.Gap]
+    assert resumed.losses == tail.Losses(gaps=1, unmeasured=1)
 
 
 def at(minutes_ago: int) -> datetime.datetime:

@@ -15,6 +15,8 @@ from typing import Literal
 
 import pydantic
 
+from audithound.source import decode
+
 StartPolicy = Literal["lookback", "beginning", "end"]
 
 
@@ -37,8 +39,8 @@ class OperatorSettings(pydantic.BaseModel):
     poll_interval: float = pydantic.Field(default=0.1, gt=0, le=10)
     #: Lines handled per batch; the checkpoint advances once per batch.
     batch_lines: int = pydantic.Field(default=2000, ge=1, le=100_000)
-    #: Longest audit line read, in bytes; longer ones are counted and skipped (1 MiB).
-    max_line_bytes: int = pydantic.Field(default=1 << 20, ge=1024)
+    #: Longest audit line read, in bytes; longer ones are counted and skipped (4 MiB, as scan).
+    max_line_bytes: int = pydantic.Field(default=decode.MAX_LINE_BYTES, ge=1024)
     #: Kubernetes Events per second at most (token bucket); alerts are never rate-limited.
     events_per_second: float = pydantic.Field(default=5.0, gt=0)
     #: Burst of Events above the rate.
