@@ -119,6 +119,23 @@ class DetectorState(Model):
     )
 
 
+class LogLosses(Model):
+    """What this instance could not read of its audit log since it started."""
+
+    gaps: int = pydantic.Field(default=0, ge=0, description="Parts of the log not read.")
+    lost_bytes: int = pydantic.Field(
+        default=0, ge=0, description="Bytes lost, over the gaps whose size is known."
+    )
+    lost_lines: int = pydantic.Field(
+        default=0, ge=0, description="Lines lost, over the gaps whose line count is known."
+    )
+    unmeasured: int = pydantic.Field(
+        default=0,
+        ge=0,
+        description="Gaps whose size is not known: while above 0, the totals are lower bounds.",
+    )
+
+
 class ExecutionSummary(Model):
     """What a rule did in its current interval (Elastic's rule execution summary)."""
 
@@ -147,4 +164,9 @@ class ExecutionSummary(Model):
     updated: str | None = pydantic.Field(default=None, description="When this was written.")
     state: DetectorState | None = pydantic.Field(
         default=None, description="new_terms and threshold rules: the detector's state."
+    )
+    log_losses: LogLosses | None = pydantic.Field(
+        default=None,
+        description="Set once this instance lost part of its audit log (rotated away unread, "
+        "truncated without a copy, corrupt): events there were never evaluated, by any rule.",
     )

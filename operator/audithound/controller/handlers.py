@@ -206,6 +206,16 @@ def _summaries(runtime: Runtime) -> dict[str, dict[str, Any]]:
             "maxSignalsReached": counts.limit_reached,
             "failures": summary.failures,
         }
+    losses = runtime.loop.losses
+    if losses.gaps:
+        lost = {
+            "gaps": losses.gaps,
+            "lostBytes": losses.lost_bytes,
+            "lostLines": losses.lost_lines,
+            "unmeasured": losses.unmeasured,
+        }
+        for name in runtime.registry.ruleset.by_name:
+            out.setdefault(name, {})["logLosses"] = lost
     for name, state in states.items():
         if state.size is None:
             continue

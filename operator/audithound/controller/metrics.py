@@ -57,6 +57,26 @@ class OperatorCollector(registry.Collector):
         yield core.CounterMetricFamily(
             "audithound_batch_failures", "Batches retried after a failure.", value=progress.failures
         )
+        losses = loop.losses
+        for name, help_text, value in (
+            (
+                "audithound_audit_gaps",
+                "Parts of the audit log that could not be read.",
+                losses.gaps,
+            ),
+            (
+                "audithound_audit_lost_bytes",
+                "Audit log bytes lost (known sizes).",
+                losses.lost_bytes,
+            ),
+            (
+                "audithound_audit_lost_lines",
+                "Audit log lines lost (known counts).",
+                losses.lost_lines,
+            ),
+            ("audithound_audit_unmeasured_gaps", "Gaps of unknown size.", losses.unmeasured),
+        ):
+            yield core.CounterMetricFamily(name, help_text, value=value)
         lag = progress.lag_seconds(datetime.datetime.now(datetime.UTC))
         if lag is not None:
             yield core.GaugeMetricFamily(

@@ -263,10 +263,15 @@ class TailLoop:
             return  # the saved position stays with the saved state
         self._unsaved = None
 
+    @property
+    def losses(self) -> tail.Losses:
+        """What the reader could not read since start: for metrics and rule status."""
+        return self._log.losses
+
     def _report_notices(self) -> None:
         for notice in self._log.take_notices():
             self.progress.notices += 1
-            LOG.info("Noticed audit log change", extra={"notice": repr(notice)})
+            LOG.info("Noticed audit log change", extra={"notice": type(notice).__name__})
 
     def close(self) -> None:
         """Write what waits, save where the loop stands, with the state."""

@@ -49,7 +49,7 @@ class LiveLog:
         path: str | os.PathLike[str],
         start: tail.Start,
         *,
-        max_line_bytes: int = tail.MAX_LINE_BYTES,
+        max_line_bytes: int = decode.MAX_LINE_BYTES,
     ) -> None:
         self._tailer = tail.Tailer(path, start, max_line_bytes=max_line_bytes)
 
@@ -78,6 +78,11 @@ class LiveLog:
     def position(self) -> checkpoint.Position | None:
         """Where the next line starts."""
         return self._tailer.position()
+
+    @property
+    def losses(self) -> tail.Losses:
+        """What could not be read since start (gaps, bytes and lines lost)."""
+        return self._tailer.losses
 
     def take_notices(self) -> list[tail.Notice]:
         return self._tailer.take_notices()

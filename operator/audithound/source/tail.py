@@ -531,10 +531,12 @@ class Tailer:
     def position(self) -> checkpoint.Position | None:
         """Just after the last line handed out (None before the first poll or with no file):
         where the next line starts."""
-        reader = self._reader
-        if reader is None:
-            return self._after
-        return checkpoint.Position(reader.identity, reader.offset)
+        following = self._backlog[0] if self._backlog else self._live
+        if not isinstance(following, _Reader):
+            return self._after  # the next file is not open yet
+        if self._after is not None and following.offset == 0:
+            return checkpoint.Position(following.identity, 0)  # a finished file behind
+        return checkpoint.Position(following.identity, following.offset)
 
     def take_notices(self) -> list[Notice]:
         """The notices raised since the last call, oldest first."""
