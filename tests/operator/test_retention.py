@@ -35,9 +35,10 @@ def test_cap_deletes_closed_alerts_first(
     def ours(prefix: str) -> list[dict[str, Any]]:
         return [a for a in kube.alerts() if a["spec"]["event"]["userAgent"].startswith(prefix)]
 
-    # Phase 1, no cap: three open alerts, then two newer ones that people close.
+    # Phase 1, no cap: three open alerts, then two newer ones that people close. From the
+    # end of the log: a look-back would alert again on what earlier tests' rules matched.
     first = operator_.OperatorProcess(
-        operator_kubeconfig, control_plane.audit_log, tmp_path / "state"
+        operator_kubeconfig, control_plane.audit_log, tmp_path / "state", extra_args=["--start=end"]
     )
     first.start()
     try:
@@ -134,6 +135,8 @@ def test_retention_pages_through_alerts_and_shares_the_cap_between_rules(
         control_plane.audit_log,
         tmp_path / "state",
         extra_args=(
+            # From the end of the log: only the alerts made here count.
+            "--start=end",
             "--max-alerts=10",
             "--alert-ttl=1d",
             "--retention-interval=1",
