@@ -121,7 +121,8 @@ class Loops:
         state.failures += 1
         state.consecutive += 1
         delay = backoff(state.consecutive, first=self._first, most=self._most, draw=self._draw)
-        LOG.warning(
+        # ERROR, as the audit loop logs its failed batches: the JSON format carries the error.
+        LOG.error(
             "Failed background loop step; retrying",
             extra={
                 "loop": state.name,
