@@ -30,6 +30,7 @@ def test_manifests_apply_server_side(kube: Kube) -> None:
         "customresourcedefinition.apiextensions.k8s.io/detectionrules.audithound.io",
         "serviceaccount/audithound",
         "clusterrole.rbac.authorization.k8s.io/audithound-operator",
+        "clusterrole.rbac.authorization.k8s.io/audithound-metrics-reader",
         "daemonset.apps/audithound",
         "service/audithound-metrics",
     ):
@@ -66,6 +67,9 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
         "securityalerts.audithound.io": {"create", "get", "list", "delete"},
         "events": {"create"},
         "customresourcedefinitions.apiextensions.k8s.io": {"list", "watch"},
+        # The metrics endpoint asks the API server who a scraper is and what it may do.
+        "tokenreviews.authentication.k8s.io": {"create"},
+        "subjectaccessreviews.authorization.k8s.io": {"create"},
     }
     for verb, resource in (
         ("get", "secrets"),
@@ -75,6 +79,8 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
         ("update", "detectionrules.audithound.io"),
         ("patch", "securityalerts.audithound.io"),
         ("watch", "securityalerts.audithound.io"),
+        # The scrapers' role is for scrapers: the operator does not read its own metrics.
+        ("get", "/metrics"),
     ):
         assert _can(kube, verb, resource) == "no", (verb, resource)
 

@@ -1,7 +1,9 @@
-"""kopf handlers: DetectionRules in, the audit loop started and stopped, status written.
+"""kopf handlers: DetectionRules in, the operator's work started and stopped, rule status.
 
-Fed by: kopf (the watch of DetectionRules, start-up and clean-up), with the runtime in
-``memo``. Feeds: the rule registry, the audit loop, and the rules' status.
+Fed by: kopf (the watch of DetectionRules, start-up, clean-up and the liveness probe), with
+the runtime in ``memo``. Feeds: the rule registry, the rules' Ready status, and the start
+of the audit loop (``tailing``), the metrics server (``metrics_server``) and the background
+loops (``loops``: status summaries, retention).
 
 Only ``on.event`` watches rules: it keeps no diff-base or progress records, so kopf writes
 no annotations and no finalizers, and GitOps tools see nothing but the status the operator
@@ -22,10 +24,18 @@ from typing import Any
 import kopf
 import prometheus_client
 from kubernetes import client, config
-from kubernetes.client import exceptions
 
-from audithound.api import common, crdgen
-from audithound.controller import heartbeat, metrics, retention, selfwrites, status, tailing
+from audithound.controller import (
+    heartbeat,
+    loops,
+    metrics,
+    metrics_server,
+    retainer,
+    selfwrites,
+    status,
+    summaries,
+    tailing,
+)
 from audithound.controller import settings as settings_
 from audithound.rules import compiler
 from audithound.rules import registry as registry_
@@ -45,11 +55,16 @@ class Runtime:
     api: client.ApiClient | None = None
     loop: tailing.TailLoop | None = None
     sink: kubernetes_sink.KubernetesSink | None = None
-    metrics_started: bool = False
+    retainer: retainer.Retainer | None = None
+    metrics: metrics_server.MetricsServer | None = None
     own_writes: selfwrites.OwnWrites | None = None
     heartbeat: heartbeat.Heartbeat | None = None
     stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    background: loops.Loops = dataclasses.field(init=False)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.background = loops.Loops(self.stop)
 
 
 def _compile(runtime: Runtime, name: str, body: dict[str, Any]) -> compiler.Outcome:
@@ -84,7 +99,8 @@ def _status_patch(outcome: compiler.Outcome, body: dict[str, Any]) -> dict[str, 
 
 @kopf.on.startup()
 async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Configure kopf, load every rule, then start the audit loop and the status writer."""
+    """Configure kopf, load every rule, then start the metrics server, the audit loop and
+    the background loops."""
     runtime: Runtime = memo.runtime
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
@@ -108,16 +124,20 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
         concurrency=runtime.settings.alert_writers,
     )
     # kopf retries a failed start-up: the metrics server must start only once.
-    if runtime.settings.metrics and not runtime.metrics_started:
-        host, port = runtime.settings.metrics.rsplit(":", 1)
+    if runtime.settings.metrics and runtime.metrics is None:
         collectors = prometheus_client.CollectorRegistry()
         collectors.register(
-            metrics.OperatorCollector(lambda: runtime.loop, runtime.registry, lambda: runtime.sink)
+            metrics.OperatorCollector(
+                lambda: runtime.loop,
+                runtime.registry,
+                lambda: runtime.sink,
+                runtime.background,
+                lambda: runtime.retainer,
+            )
         )
         collectors.register(selfwrites.Collector(lambda: runtime.own_writes))
         collectors.register(heartbeat.Collector(lambda: runtime.heartbeat))
-        prometheus_client.start_http_server(int(port), host or "0.0.0.0", registry=collectors)
-        runtime.metrics_started = True
+        runtime.metrics = metrics_server.MetricsServer(runtime.settings, collectors, runtime.api)
     # Own identity, own writes kept from the rules, and the heartbeat, which runs even while
     # the audit loop cannot start (a missing log directory). Once: kopf retries start-up.
     if runtime.own_writes is None:
@@ -129,15 +149,28 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
             lambda: runtime.loop.progress.last_event_time if runtime.loop else None,
         )
         runtime.own_writes = selfwrites.OwnWrites(identity, beat.see)
-        runtime.tasks.append(asyncio.create_task(heartbeat.run(beat, runtime.stop)))
+        if beat.timeout > 0:
+            heartbeat.log_start(beat)
+
+            async def tick() -> None:
+                await asyncio.to_thread(beat.tick)
+
+            runtime.tasks.append(runtime.background.start("heartbeat", tick, beat.interval))
     # Finding the start (a look-back scans the log) reads files: not on the event loop.
     runtime.loop = await asyncio.to_thread(
         tailing.TailLoop, runtime.settings, runtime.registry, sink, runtime.own_writes.observe
     )
+    writer = summaries.Writer(runtime.api, runtime.settings, runtime.registry, runtime.loop)
+    runtime.retainer = retain = retainer.Retainer(
+        runtime.api, runtime.settings, lambda: sink.counts.created
+    )
+    background = runtime.background
     runtime.tasks += [
         asyncio.create_task(tailing.run(runtime.loop, runtime.settings, runtime.stop)),
-        asyncio.create_task(_write_summaries(runtime)),
-        asyncio.create_task(_retain_alerts(runtime)),
+        background.start(
+            "status", writer.write, runtime.settings.status_interval, last_on_stop=True
+        ),
+        background.start("retention", retain.step, retain.poll_interval),
     ]
 
 
@@ -186,132 +219,3 @@ def audit_probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
         "lastPoll": progress.last_poll.isoformat() if progress.last_poll else None,
         "rules": len(runtime.registry.ruleset),
     }
-
-
-def _summaries(runtime: Runtime) -> dict[str, dict[str, Any]]:
-    """Each rule's counts in its current interval and its detector's state (what, when
-    changed, is worth a write)."""
-    assert runtime.loop is not None
-    scan = runtime.loop.pipeline
-    states = scan.rule_states()
-    out: dict[str, dict[str, Any]] = {}
-    for name, summary in scan.summaries().items():
-        counts = summary.counts
-        out[name] = {
-            "intervalStart": common.timestamp(counts.interval_start),
-            "matches": counts.matches,
-            "alertsCreated": counts.alerts,
-            "duplicates": counts.duplicates,
-            "dropped": counts.dropped,
-            "maxSignalsReached": counts.limit_reached,
-            "failures": summary.failures,
-        }
-    losses = runtime.loop.losses
-    if losses.gaps:
-        lost = {
-            "gaps": losses.gaps,
-            "lostBytes": losses.lost_bytes,
-            "lostLines": losses.lost_lines,
-            "unmeasured": losses.unmeasured,
-        }
-        for name in runtime.registry.ruleset.by_name:
-            out.setdefault(name, {})["logLosses"] = lost
-    for name, state in states.items():
-        if state.size is None:
-            continue
-        out.setdefault(name, {})["state"] = {
-            "origin": state.origin,
-            "unit": state.size.unit,
-            "held": state.size.held,
-            "cap": state.size.cap,
-            "capReached": state.size.cap_reached,
-            "evicted": state.size.evicted,
-            "learned": state.learned,
-        }
-    return out
-
-
-async def _write_summaries(runtime: Runtime) -> None:
-    """Every status interval, patch ``status.execution.<node>`` of rules whose counts moved.
-
-    Lag and time of writing go along with a write but never cause one: an idle operator
-    writes nothing.
-    """
-    written: dict[str, dict[str, Any]] = {}
-    custom = client.CustomObjectsApi(runtime.api)
-    node = runtime.settings.node_name
-    while True:
-        stopping = runtime.stop.is_set()
-        # The summaries wait for the audit loop's batch (its lock): not on the event loop.
-        for name, summary in (await asyncio.to_thread(_summaries, runtime)).items():
-            if written.get(name) == summary or name not in runtime.registry.ruleset.by_name:
-                continue
-            now = datetime.datetime.now(datetime.UTC)
-            assert runtime.loop is not None
-            lag = runtime.loop.progress.lag_seconds(now)
-            stamped = {
-                **summary,
-                "lagSeconds": round(lag, 3) if lag is not None else None,
-                "updated": common.timestamp(now),
-            }
-            body = {"status": {"execution": {node: stamped}}}
-            try:
-                await asyncio.to_thread(
-                    custom.patch_cluster_custom_object_status,
-                    crdgen.GROUP,
-                    crdgen.VERSION,
-                    "detectionrules",
-                    name,
-                    body,
-                    _content_type="application/merge-patch+json",
-                )
-            except exceptions.ApiException as error:
-                LOG.warning(
-                    "Failed to update rule status", extra={"rule": name, "status": error.status}
-                )
-                continue
-            written[name] = summary
-        if stopping:
-            return
-        await tailing.wait(runtime.stop, runtime.settings.status_interval)
-
-
-def _retention_pass(runtime: Runtime) -> int:
-    """List SecurityAlerts, delete the expired ones; returns how many were deleted."""
-    settings = runtime.settings
-    ttl = None if settings.alert_ttl == "0" else compiler.duration(settings.alert_ttl)
-    cap = settings.max_alerts or None
-    custom = client.CustomObjectsApi(runtime.api)
-    listing = typing.cast(
-        dict[str, Any],
-        custom.list_cluster_custom_object(crdgen.GROUP, crdgen.VERSION, "securityalerts"),
-    )
-    doomed = retention.expired(
-        (retention.stored(item) for item in listing.get("items", [])),
-        now=datetime.datetime.now(datetime.UTC),
-        ttl=ttl,
-        cap=cap,
-    )
-    deleted = 0
-    for name in doomed:
-        try:
-            custom.delete_cluster_custom_object(
-                crdgen.GROUP, crdgen.VERSION, "securityalerts", name
-            )
-            deleted += 1
-        except exceptions.ApiException as error:
-            if error.status != 404:  # another instance deleted it first
-                raise
-    if deleted:
-        LOG.info("Deleted expired SecurityAlerts", extra={"count": deleted})
-    return deleted
-
-
-async def _retain_alerts(runtime: Runtime) -> None:
-    """Every retention interval, apply the alerts' time-to-live and cap."""
-    while not runtime.stop.is_set():
-        try:
-            await asyncio.to_thread(_retention_pass, runtime)
-        except exceptions.ApiException as error:
-            LOG.warning("Failed to apply SecurityAlert retention", extra={"status": error.status})
-        await tailing.wait(runtime.stop, runtime.settings.retention_interval)

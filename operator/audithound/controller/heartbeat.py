@@ -22,9 +22,7 @@ which spreads requests over every API server.
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import dataclasses
 import datetime
 import enum
@@ -442,21 +440,12 @@ def start(
     return beat
 
 
-async def run(beat: Heartbeat, stop: asyncio.Event) -> None:
-    """Beat every interval until ``stop`` is set; a timeout of 0 turns the check off."""
-    if beat.timeout <= 0:
-        return
+def log_start(beat: Heartbeat) -> None:
+    """Say that the heartbeat runs (``controller.loops`` runs :meth:`Heartbeat.tick`)."""
     LOG.info(
         "Started audit pipeline heartbeat",
         extra={"path": beat.path, "timeoutSeconds": beat.timeout, "everySeconds": beat.interval},
     )
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(beat.tick)
-        except Exception:  # the check must outlive anything; the next beat tries again
-            LOG.exception("Failed to check audit pipeline")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=beat.interval)
 
 
 class Collector(registry.Collector):

@@ -1,7 +1,8 @@
 """Prometheus metrics of the operator, read from its counters when scraped.
 
-Fed by: the audit loop's progress, the pipeline's per-rule counts and the sink's counts.
-Feeds: ``/metrics`` on ``--metrics`` (the DaemonSet's metrics Service). A collector reads the
+Fed by: the audit loop's progress, the pipeline's per-rule counts, the sink's counts, the
+background loops' failures and retention's counts. Feeds: ``/metrics``
+(``controller.metrics_server``, the DaemonSet's metrics Service). A collector reads the
 counters at scrape time, so the per-event path pays nothing for metrics.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client import core, registry
 
-from audithound.controller import tailing
+from audithound.controller import loops, retainer, tailing
 from audithound.rules import registry as rules_registry
 from audithound.sinks import kubernetes as kubernetes_sink
 
@@ -25,12 +26,18 @@ class OperatorCollector(registry.Collector):
         loop: Callable[[], tailing.TailLoop | None],
         rules: rules_registry.Registry,
         sink: Callable[[], kubernetes_sink.KubernetesSink | None],
+        background: loops.Loops,
+        retention: Callable[[], retainer.Retainer | None],
     ) -> None:
         self._loop = loop
         self._rules = rules
         self._sink = sink
+        self._background = background
+        self._retention = retention
 
     def collect(self) -> Iterator[core.Metric]:
+        yield from self._loops()
+        yield from self._retained()
         loop = self._loop()
         rules = core.GaugeMetricFamily(
             "audithound_rules", "DetectionRules by whether they run.", labels=["state"]
@@ -122,3 +129,42 @@ class OperatorCollector(registry.Collector):
             events.add_metric(["rate_limited"], sink.counts.events_limited)
             events.add_metric(["failed"], sink.counts.events_failed)
             yield events
+
+    def _loops(self) -> Iterator[core.Metric]:
+        failures = core.CounterMetricFamily(
+            "audithound_loop_failures",
+            "Steps of a background loop that failed (each is retried after a backoff).",
+            labels=["loop"],
+        )
+        for state in self._background.states:
+            failures.add_metric([state.name], state.failures)
+        yield failures
+
+    def _retained(self) -> Iterator[core.Metric]:
+        found = self._retention()
+        if found is None:
+            return
+        counts = found.counts
+        yield core.CounterMetricFamily(
+            "audithound_retention_passes", "Retention passes completed.", value=counts.passes
+        )
+        deleted = core.CounterMetricFamily(
+            "audithound_retention_deleted",
+            "SecurityAlerts deleted by retention, by reason.",
+            labels=["reason"],
+        )
+        deleted.add_metric(["expired"], counts.deleted_expired)
+        deleted.add_metric(["over_cap"], counts.deleted_over_cap)
+        yield deleted
+        if counts.last_pass_seconds is not None:
+            yield core.GaugeMetricFamily(
+                "audithound_retention_pass_seconds",
+                "How long the last retention pass took.",
+                value=counts.last_pass_seconds,
+            )
+        if counts.alerts is not None:
+            yield core.GaugeMetricFamily(
+                "audithound_securityalerts",
+                "SecurityAlerts the last retention pass counted, before its deletions.",
+                value=counts.alerts,
+            )

@@ -8,16 +8,36 @@ so ``audithound --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import pathlib
 import socket
-from typing import Literal
+from typing import Literal, Self
 
 import pydantic
 
 from audithound.source import decode
 
 StartPolicy = Literal["lookback", "beginning", "end"]
+MetricsAuth = Literal["kubernetes", "none"]
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9090`` for IPv6) as host and port; raises ValueError."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT with a port from 1 to 65535, got {address!r}")
+    return host.removeprefix("[").removesuffix("]") or "0.0.0.0", int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can connect to ``host`` (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class OperatorSettings(pydantic.BaseModel):
@@ -52,7 +72,8 @@ class OperatorSettings(pydantic.BaseModel):
     #: Most SecurityAlerts kept; past it the oldest closed, then acknowledged, then open ones
     #: go (0: no cap). 10,000 small objects are about 30 MB in etcd.
     max_alerts: int = pydantic.Field(default=10_000, ge=0)
-    #: Seconds between retention passes (a list of SecurityAlerts, then deletions).
+    #: Seconds between retention passes (a paged list of SecurityAlerts, then deletions);
+    #: a pass comes sooner once this instance created a tenth of ``max_alerts``.
     retention_interval: float = pydantic.Field(default=300.0, gt=0)
     #: Seconds within which the operator's own heartbeat requests (one every quarter of it)
     #: must appear in the audit log it reads; otherwise it reports the likely cause (metric,
@@ -65,6 +86,9 @@ class OperatorSettings(pydantic.BaseModel):
     #: (``https://<node address>:6443``). Empty (default): the operator's own API server, right
     #: when there is one; with several, requests through the ``kubernetes`` Service land on any.
     heartbeat_server: str = ""
+    #: SecurityAlerts per list request of a retention pass (``limit``; 500, kubectl's chunk
+    #: size): memory, and how long one page's parsing holds the interpreter, grow with it.
+    retention_page_size: int = pydantic.Field(default=500, ge=1, le=10_000)
     #: Liveness/readiness endpoint served by kopf (``http://0.0.0.0:8080/healthz``); empty: off.
     liveness: str = "http://0.0.0.0:8080/healthz"
     #: Prometheus metrics as ``host:port`` (``0.0.0.0:9090``); empty: off.
@@ -77,6 +101,36 @@ class OperatorSettings(pydantic.BaseModel):
     #: with it; after a crash at most this much of the log is read again (its alerts exist,
     #: so nothing is created twice).
     state_interval: float = pydantic.Field(default=5.0, gt=0, le=300)
+    #: Who may read the metrics (which rules match whose requests: worth hiding from an
+    #: attacker). ``kubernetes`` (default): HTTPS, the scraper's bearer token checked with a
+    #: TokenReview and its right to ``get`` the non-resource URL ``/metrics`` with a
+    #: SubjectAccessReview, as kubebuilder's operators serve them; the shipped Service and a
+    #: Prometheus in the cluster work with it. ``none``: plain HTTP for anyone who can
+    #: connect, accepted on a loopback address only.
+    metrics_auth: MetricsAuth = "kubernetes"
+    #: Directory with ``tls.crt`` and ``tls.key`` for the metrics endpoint (a mounted Secret,
+    #: cert-manager's layout), re-read when they change; unset: a self-signed certificate
+    #: made at start (scrapers then skip verification, as with kubebuilder's default).
+    metrics_cert_dir: pathlib.Path | None = None
+
+    @pydantic.field_validator("metrics")
+    @classmethod
+    def _metrics_address(cls, value: str) -> str:
+        if value:
+            split_address(value)
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _metrics_open_only_locally(self) -> Self:
+        if self.metrics and self.metrics_auth == "none":
+            host, _ = split_address(self.metrics)
+            if not is_loopback(host):
+                raise ValueError(
+                    f"metrics_auth 'none' lets anyone who can connect read the metrics: "
+                    f"serve them on a loopback address (127.0.0.1:9090), not {self.metrics!r}, "
+                    f"or use metrics_auth 'kubernetes'"
+                )
+        return self
 
 
 _ENV = {
@@ -92,10 +146,13 @@ _ENV = {
     "retention_interval": "AUDITHOUND_RETENTION_INTERVAL",
     "heartbeat_timeout": "AUDITHOUND_HEARTBEAT_TIMEOUT",
     "heartbeat_server": "AUDITHOUND_HEARTBEAT_SERVER",
+    "retention_page_size": "AUDITHOUND_RETENTION_PAGE_SIZE",
     "liveness": "AUDITHOUND_LIVENESS",
     "metrics": "AUDITHOUND_METRICS",
     "alert_writers": "AUDITHOUND_ALERT_WRITERS",
     "state_interval": "AUDITHOUND_STATE_INTERVAL",
+    "metrics_auth": "AUDITHOUND_METRICS_AUTH",
+    "metrics_cert_dir": "AUDITHOUND_METRICS_CERT_DIR",
 }
 
 
@@ -129,10 +186,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "heartbeat_timeout", "seconds for own requests to reach the log (0: off)", metavar="SECONDS"
     )
     flag("heartbeat_server", "API server writing the log ('': the operator's own)", metavar="URL")
+    flag("retention_page_size", "SecurityAlerts per list request of retention", metavar="N")
     flag("liveness", "liveness endpoint URL ('' to disable)", metavar="URL")
     flag("metrics", "Prometheus metrics address ('' to disable)", metavar="HOST:PORT")
     flag("alert_writers", "SecurityAlerts written at once", metavar="N")
     flag("state_interval", "seconds between saves of changing detector state", metavar="SECONDS")
+    flag(
+        "metrics_auth",
+        "who may read the metrics: kubernetes (HTTPS, TokenReview and SubjectAccessReview) "
+        "or none (plain HTTP, loopback addresses only)",
+        choices=("kubernetes", "none"),
+    )
+    flag("metrics_cert_dir", "directory with tls.crt and tls.key for metrics", metavar="DIR")
 
 
 def from_arguments(args: argparse.Namespace) -> OperatorSettings:

@@ -101,6 +101,9 @@ class ControlPlane:
         self._detach = detach
         self._start_timeout = start_timeout
         self._children: list[subprocess.Popen[bytes]] = []
+        self._etcd: subprocess.Popen[bytes] | None = None
+        self._apiserver: subprocess.Popen[bytes] | None = None
+        self._apiserver_args: list[str] = []
         self._server: str | None = None
         self.pki = certs.pki_paths(self.directory / "pki")
 
@@ -160,32 +163,51 @@ class ControlPlane:
         self.audit_policy.write_bytes(policy)
         etcd_client, etcd_peer, secure_port = free_ports(3)
         self._server = f"https://127.0.0.1:{secure_port}"
+        self._apiserver_args = self._apiserver_command(
+            binaries.kube_apiserver, etcd_client, secure_port
+        )
         try:
-            etcd = self._spawn("etcd", self._etcd_command(binaries.etcd, etcd_client, etcd_peer))
-            self._wait("etcd", etcd, lambda: _etcd_healthy(etcd_client))
-            apiserver = self._spawn(
-                "kube-apiserver",
-                self._apiserver_command(binaries.kube_apiserver, etcd_client, secure_port),
+            self._etcd = self._spawn(
+                "etcd", self._etcd_command(binaries.etcd, etcd_client, etcd_peer)
             )
-            self._wait("kube-apiserver", apiserver, self._apiserver_ready)
+            self._wait("etcd", self._etcd, lambda: _etcd_healthy(etcd_client))
+            self._start_apiserver()
         except BaseException:
             self.stop()
             raise
         self._write_kubeconfig()
-        state = State(self.server, process.record(etcd.pid), process.record(apiserver.pid))
+
+    def stop_apiserver(self, timeout: float = 10.0) -> None:
+        """Stop kube-apiserver alone (an outage, for tests): etcd, certificates, audit log and
+        port stay, so `start_apiserver` brings back the same cluster at the same address."""
+        if self._apiserver is None:
+            raise RuntimeError("kube-apiserver is not running")
+        _end(self._apiserver, timeout)
+        self._children.remove(self._apiserver)
+        self._apiserver = None
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again after `stop_apiserver`, on the same port and etcd;
+        return once it is ready."""
+        if self._apiserver is not None or self._etcd is None:
+            raise RuntimeError("kube-apiserver runs already, or the control plane was stopped")
+        self._start_apiserver()
+
+    def _start_apiserver(self) -> None:
+        self._apiserver = self._spawn("kube-apiserver", self._apiserver_args)
+        self._wait("kube-apiserver", self._apiserver, self._apiserver_ready)
+        assert self._etcd is not None
+        state = State(
+            self.server, process.record(self._etcd.pid), process.record(self._apiserver.pid)
+        )
         (self.directory / STATE_FILE).write_text(state.to_json())
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM kube-apiserver then etcd, SIGKILL whichever outlives `timeout`."""
         for child in reversed(self._children):
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+            _end(child, timeout)
         self._children.clear()
+        self._etcd = self._apiserver = None
         (self.directory / STATE_FILE).unlink(missing_ok=True)
 
     def __enter__(self) -> Self:
@@ -328,6 +350,17 @@ class ControlPlane:
         partial.touch(mode=0o600)
         partial.write_text(yaml.safe_dump(config, sort_keys=False))
         partial.replace(self.kubeconfig)
+
+
+def _end(child: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM a child, SIGKILL it if it outlives `timeout`."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def read_state(directory: Path) -> State | None:

@@ -159,6 +159,7 @@ class OperatorProcess:
         node_name: str = "local",
         status_interval: float = 1.0,
         detach: bool = False,
+        metrics_auth: str = "none",
         extra_args: Sequence[str] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
@@ -169,6 +170,9 @@ class OperatorProcess:
         self.node_name = node_name
         self.status_interval = status_interval
         self.detach = detach
+        #: ``none``: plain HTTP on 127.0.0.1 (what the tests read counters from); ``kubernetes``:
+        #: HTTPS with a self-signed certificate, for scrapers with a token and the RBAC.
+        self.metrics_auth = metrics_auth
         self.extra_args = tuple(extra_args)
         self.port, self.metrics_port = controlplane.free_ports(2)
         self.process: subprocess.Popen[bytes] | None = None
@@ -196,6 +200,8 @@ class OperatorProcess:
                     f"http://127.0.0.1:{self.port}/healthz",
                     "--metrics",
                     f"127.0.0.1:{self.metrics_port}",
+                    "--metrics-auth",
+                    self.metrics_auth,
                     *self.extra_args,
                 ],
                 env=env,
@@ -219,12 +225,36 @@ class OperatorProcess:
             return None
         return body if body.get("audit", {}).get("started") else None
 
+    @property
+    def metrics_url(self) -> str:
+        scheme = "http" if self.metrics_auth == "none" else "https"
+        return f"{scheme}://127.0.0.1:{self.metrics_port}/metrics"
+
+    def scrape(self, token: str | None = None) -> tuple[int, str]:
+        """GET /metrics (with ``token`` as bearer); the status code and the body. Over HTTPS
+        the self-signed certificate is not verified, as Prometheus is told to skip it."""
+        request = urllib.request.Request(self.metrics_url)
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=context) as reply:
+                return int(reply.status), reply.read().decode()
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, error.read().decode()
+
     def metric(self, name: str) -> float:
-        """One unlabelled sample from the Prometheus endpoint (0 when absent)."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as reply:
-            for line in reply.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
+        """One sample from the Prometheus endpoint, labels included in ``name`` (0 when
+        absent)."""
+        status, text = self.scrape()
+        if status != 200:
+            raise RuntimeError(f"GET {self.metrics_url} answered {status}: {text}")
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
         return 0.0
 
     def kill(self) -> None:
