@@ -11,6 +11,9 @@ Usage: ``python bench/latency.py [--alerts 200] [--rates 2000,5000,10000,20000]`
    For each rate: lines the operator read per second and the backlog left at the end
    (lines written minus lines read, from its Prometheus metrics). A rate is sustained when
    the operator read at least 95% of what was appended during the step.
+3. Alert writes: N events that a rule matches are appended at once to a log the operator
+   tails; the time from the append to the last SecurityAlert written (from its metrics) gives
+   the alerts written per second, with ``--alert-writers`` 1 and with the default 8.
 
 The control plane, the operators and their files live in a temporary directory, removed at
 the end. Results are printed as Markdown and written to bench/out/latency.json.
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from typing import Any
 
@@ -200,11 +204,92 @@ def _throughput(
     return results
 
 
+def _alerted(running: operator_.OperatorProcess, rule: str) -> int:
+    with urllib.request.urlopen(running.metrics_url) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(f'audithound_alerts_total{{rule="{rule}"}} '):
+                return int(float(line.split()[1]))
+    return 0
+
+
+def measure_writes(
+    plane: controlplane.ControlPlane, identity: pathlib.Path, count: int, work: pathlib.Path
+) -> list[dict[str, Any]]:
+    return [_write_rate(plane, identity, count, work, writers) for writers in (1, 8)]
+
+
+def _write_rate(
+    plane: controlplane.ControlPlane,
+    identity: pathlib.Path,
+    count: int,
+    work: pathlib.Path,
+    writers: int,
+) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    rule = f"writes-{tag}"
+    operator_.kubectl(
+        plane.kubeconfig, "apply", "-f", "-", stdin=_rule(rule, f"user_agent.original:{tag}/*")
+    )
+    log = work / f"writes-{writers}" / "audit.log"
+    log.parent.mkdir(parents=True)
+    log.touch()
+    running = operator_.OperatorProcess(
+        identity,
+        log,
+        work / f"writes-{writers}-state",
+        node_name=f"bench-writes-{writers}",
+        extra_args=["--alert-writers", str(writers)],
+    )
+    running.start()
+    try:
+        operator_.eventually(lambda: _rule_ready(plane, rule), what="the rule")
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lines = [
+            orjson.dumps(
+                {
+                    "kind": "Event",
+                    "apiVersion": "audit.k8s.io/v1",
+                    "auditID": str(uuid.uuid4()),
+                    "stage": "ResponseComplete",
+                    "requestURI": "/api",
+                    "verb": "get",
+                    "user": {"username": "alice"},
+                    "sourceIPs": ["10.0.0.1"],
+                    "userAgent": f"{tag}/{i}",
+                    "requestReceivedTimestamp": stamp,
+                    "stageTimestamp": stamp,
+                }
+            )
+            + b"\n"
+            for i in range(count)
+        ]
+        started = time.monotonic()
+        with log.open("ab") as out:
+            out.write(b"".join(lines))
+        operator_.eventually(
+            lambda: _alerted(running, rule) >= count, timeout=300, what="every alert"
+        )
+        seconds = time.monotonic() - started
+    finally:
+        running.stop()
+        operator_.kubectl(plane.kubeconfig, "delete", "detectionrule", rule)
+    return {"writers": writers, "alerts": count, "per_second": round(count / seconds)}
+
+
+def _rule_ready(plane: controlplane.ControlPlane, name: str) -> bool:
+    body = json.loads(
+        operator_.kubectl(plane.kubeconfig, "get", "detectionrule", name, "-o", "json")
+    )
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--rates", default="2000,5000,10000,15000,20000")
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--writes", type=int, default=2000, help="alerts of the write test")
     args = parser.parse_args()
     binaries = build.ensure()
     with tempfile.TemporaryDirectory(prefix="audithound-latency-") as temp:
@@ -222,6 +307,7 @@ def main() -> int:
             latency = measure_latency(plane, identity, args.alerts, work)
             rates = [int(rate) for rate in args.rates.split(",")]
             throughput = measure_throughput(plane, identity, rates, args.seconds, work)
+            writes = measure_writes(plane, identity, args.writes, work)
     print("| latency, audit line to SecurityAlert | p50 | p90 | p99 | max |")
     print("| --- | ---: | ---: | ---: | ---: |")
     print(
@@ -236,10 +322,15 @@ def main() -> int:
             f"| {step['rate']:,} | {step['read_per_second']:,} | {step['backlog_lines']:,} | "
             f"{'yes' if step['sustained'] else 'no'} |"
         )
+    print()
+    print("| alerts appended at once | `--alert-writers` | alerts written/s |")
+    print("| ---: | ---: | ---: |")
+    for step in writes:
+        print(f"| {step['alerts']:,} | {step['writers']} | {step['per_second']:,} |")
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
     (out / "latency.json").write_text(
-        json.dumps({"latency": latency, "throughput": throughput}, indent=2)
+        json.dumps({"latency": latency, "throughput": throughput, "writes": writes}, indent=2)
     )
     return 0
 
