@@ -39,3 +39,13 @@ def test_the_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
     assert [bucket.take(), bucket.take()] == [True, False]
     now[0] = 100.0  # never more than the burst
     assert sum(bucket.take() for _ in range(10)) == 3
+
+
+def test_an_event_time_near_the_year_1_counts_without_failing() -> None:
+    limiter = limits.Limiter()
+    weekly = rule("weekly", interval="7d")
+    ancient = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC)
+    assert limiter.admit(weekly, ancient)
+    assert limiter.current["weekly"].interval_start == datetime.datetime(
+        1970, 1, 1, tzinfo=datetime.UTC
+    )

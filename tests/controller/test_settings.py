@@ -47,3 +47,13 @@ def test_retention_pages_are_bounded() -> None:
     assert parse("--retention-page-size", "3").retention_page_size == 3
     with pytest.raises(pydantic.ValidationError):
         parse("--retention-page-size", "0")
+
+
+@pytest.mark.parametrize("ttl", ["99999999999d", "3651d", "10000000000s"])
+def test_an_alert_ttl_that_would_overflow_is_refused(ttl: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="alert_ttl"):
+        settings.OperatorSettings(alert_ttl=ttl)
+
+
+def test_an_alert_ttl_of_ten_years_is_fine() -> None:
+    assert settings.OperatorSettings(alert_ttl="3650d").alert_ttl == "3650d"

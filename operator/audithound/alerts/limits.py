@@ -39,7 +39,9 @@ class Limiter:
 
     def _counts(self, rule: compiler.CompiledRule, at: datetime.datetime) -> RuleCounts:
         seconds = rule.interval.total_seconds()
-        start_ts = at.timestamp() // seconds * seconds
+        # An event time before 1970 (a crafted or broken line) counts in the first interval
+        # after the epoch: aligning it further back could fall before the year 1.
+        start_ts = max(at.timestamp() // seconds * seconds, 0.0)
         start = datetime.datetime.fromtimestamp(start_ts, tz=datetime.UTC)
         counts = self.current.get(rule.name)
         if counts is None or counts.interval_start != start:

@@ -16,7 +16,11 @@ from typing import Literal, Self
 
 import pydantic
 
+from audithound.api import rule as rule_api
 from audithound.source import decode
+
+#: Longest ``--alert-ttl``: ten years (unit: seconds).
+MAX_ALERT_TTL_SECONDS = 3650 * 86400
 
 StartPolicy = Literal["lookback", "beginning", "end"]
 MetricsAuth = Literal["kubernetes", "none"]
@@ -68,7 +72,9 @@ class OperatorSettings(pydantic.BaseModel):
     #: Seconds between rule status updates (execution summaries).
     status_interval: float = pydantic.Field(default=10.0, gt=0)
     #: SecurityAlerts older than this are deleted (``30d``; ``0``: kept forever).
-    alert_ttl: str = pydantic.Field(default="30d", pattern=r"^(0|[1-9][0-9]*[smhd])$")
+    alert_ttl: str = pydantic.Field(
+        default="30d", pattern=r"^(0|[1-9][0-9]{0,8}[smhd])$", max_length=10
+    )
     #: Most SecurityAlerts kept; past it the oldest closed, then acknowledged, then open ones
     #: go (0: no cap). 10,000 small objects are about 30 MB in etcd.
     max_alerts: int = pydantic.Field(default=10_000, ge=0)
@@ -112,6 +118,14 @@ class OperatorSettings(pydantic.BaseModel):
     #: cert-manager's layout), re-read when they change; unset: a self-signed certificate
     #: made at start (scrapers then skip verification, as with kubebuilder's default).
     metrics_cert_dir: pathlib.Path | None = None
+
+    @pydantic.field_validator("alert_ttl")
+    @classmethod
+    def _alert_ttl_bounded(cls, value: str) -> str:
+        # Ten years: an alert's age is a subtraction of datetimes, which a larger one overflows.
+        if value != "0" and rule_api.seconds(value) > MAX_ALERT_TTL_SECONDS:
+            raise ValueError(f"alert_ttl {value} is over 3650d")
+        return value
 
     @pydantic.field_validator("metrics")
     @classmethod
