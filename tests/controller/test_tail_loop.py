@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import datetime
 import pathlib
-import uuid
 from typing import Any
 
-import orjson
 import pytest
 
 from audithound.controller import settings as settings_
 from audithound.controller import tailing
 from audithound.rules import compiler, registry
-from tests import recording
+from tests import auditkit, recording
 from tests.tail import tailkit
 
 NEW_AGENTS = {
@@ -27,22 +25,9 @@ NEW_AGENTS = {
 
 
 def line(agent: str, ago: datetime.timedelta = datetime.timedelta()) -> bytes:
-    moment = datetime.datetime.now(datetime.UTC) - ago
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    event = {
-        "kind": "Event",
-        "apiVersion": "audit.k8s.io/v1",
-        "level": "Metadata",
-        "auditID": str(uuid.uuid4()),
-        "stage": "ResponseComplete",
-        "requestURI": "/api",
-        "verb": "get",
-        "user": {"username": "system:anonymous"},
-        "sourceIPs": ["203.0.113.7"],
-        "userAgent": agent,
-        "stageTimestamp": stamp,
-    }
-    return orjson.dumps(event) + b"\n"
+    return auditkit.audit_line(
+        agent, ago=ago, requestURI="/api", verb="get", user={"username": "system:anonymous"}
+    )
 
 
 class ApiServer(recording.Recorder):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import pathlib
+import threading
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -134,3 +135,34 @@ def ready(kube: Kube, name: str) -> dict[str, Any] | None:
         (c for c in (status.get("conditions") or []) if c["type"] == "Ready"), None
     )
     return found
+
+
+def traffic_with_crashes(
+    kube: Kube, operator: operator_.OperatorProcess, requests: int, agent: Callable[[int], str]
+) -> None:
+    """``requests`` admin reads, request ``i`` with user agent ``agent(i)``, while the operator
+    is killed (SIGKILL) at a fifth and three fifths of them and started again at two and four
+    fifths. Returns once all were sent and the operator runs."""
+    sent = 0
+    failures: list[BaseException] = []
+
+    def traffic() -> None:
+        nonlocal sent
+        try:
+            for i in range(requests):
+                kube.admin_get("/api/v1/namespaces/default/configmaps?limit=1", agent(i))
+                sent = i + 1
+        except BaseException as error:
+            failures.append(error)
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    for fifth, action in ((1, "kill"), (2, "start"), (3, "kill"), (4, "start")):
+        at = fifth * requests // 5
+        eventually(lambda at=at: sent >= at or failures, timeout=120, what=f"{at} requests")
+        if action == "kill":
+            operator.kill()
+        else:
+            operator.start()
+    sender.join(120)
+    assert not failures, failures

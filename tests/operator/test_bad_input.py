@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
-import json
 import pathlib
 import uuid
 
 import pytest
 
 from audithound.devcluster import operator as operator_
+from tests import auditkit
 from tests.operator.conftest import Kube, eventually, ready, rule_manifest
 
 pytestmark = pytest.mark.cluster
-
-
-def _event(agent: str) -> bytes:
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    event = {
-        "kind": "Event",
-        "apiVersion": "audit.k8s.io/v1",
-        "level": "Metadata",
-        "auditID": str(uuid.uuid4()),
-        "stage": "ResponseComplete",
-        "requestURI": "/api/v1/namespaces/default/configmaps",
-        "verb": "list",
-        "user": {"username": "alice"},
-        "sourceIPs": ["10.0.0.1"],
-        "userAgent": agent,
-        "requestReceivedTimestamp": now,
-        "stageTimestamp": now,
-    }
-    return json.dumps(event).encode() + b"\n"
 
 
 def test_malformed_truncated_and_oversized_lines_are_skipped(
@@ -48,13 +28,13 @@ def test_malformed_truncated_and_oversized_lines_are_skipped(
     try:
         eventually(lambda: ready(kube, name), what="the rule")
         with log.open("ab") as out:
-            out.write(_event(f"bad-input-{tag}/1"))
+            out.write(auditkit.audit_line(f"bad-input-{tag}/1"))
             out.write(b'{"kind":"Event","auditID":"x","stage":\n')  # cut short by a crash
             out.write(b'{"kind": 0}\n')  # JSON, but no audit event
             out.write(b'{"pad": "' + b"x" * (5 << 20) + b'"}\n')  # over the 4 MiB line limit
-            out.write(_event(f"bad-input-{tag}/2"))
+            out.write(auditkit.audit_line(f"bad-input-{tag}/2"))
             out.write(b"\n")
-            out.write(_event(f"bad-input-{tag}/3"))
+            out.write(auditkit.audit_line(f"bad-input-{tag}/3"))
 
         def ours() -> list[str]:
             return sorted(

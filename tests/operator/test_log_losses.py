@@ -3,36 +3,16 @@ metric and in every rule's status, not only in a log line."""
 
 from __future__ import annotations
 
-import datetime
-import json
 import pathlib
 import uuid
 
 import pytest
 
 from audithound.devcluster import operator as operator_
+from tests import auditkit
 from tests.operator.conftest import Kube, eventually, ready, rule_manifest
 
 pytestmark = pytest.mark.cluster
-
-
-def _line(agent: str) -> bytes:
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    event = {
-        "kind": "Event",
-        "apiVersion": "audit.k8s.io/v1",
-        "level": "Metadata",
-        "auditID": str(uuid.uuid4()),
-        "stage": "ResponseComplete",
-        "requestURI": "/api",
-        "verb": "get",
-        "user": {"username": "alice"},
-        "sourceIPs": ["10.0.0.1"],
-        "userAgent": agent,
-        "requestReceivedTimestamp": stamp,
-        "stageTimestamp": stamp,
-    }
-    return json.dumps(event).encode() + b"\n"
 
 
 def test_a_log_removed_unread_is_counted_in_the_metrics_and_the_rule_status(
@@ -43,7 +23,7 @@ def test_a_log_removed_unread_is_counted_in_the_metrics_and_the_rule_status(
     kube.apply(rule_manifest(name, f"user_agent.original:{tag}/*"))
     log = tmp_path / "audit" / "audit.log"
     log.parent.mkdir()
-    log.write_bytes(_line(f"{tag}/first"))
+    log.write_bytes(auditkit.audit_line(f"{tag}/first"))
     running = operator_.OperatorProcess(operator_kubeconfig, log, tmp_path / "state")
     running.start()
     try:
@@ -52,10 +32,10 @@ def test_a_log_removed_unread_is_counted_in_the_metrics_and_the_rule_status(
         running.stop()
         # While the operator is down, its file is rotated and removed before it was read on.
         with log.open("ab") as out:
-            out.write(_line(f"{tag}/unread"))
+            out.write(auditkit.audit_line(f"{tag}/unread"))
         log.rename(log.with_name("audit-2026-12-01T00-00-00.000.log"))
         log.with_name("audit-2026-12-01T00-00-00.000.log").unlink()
-        log.write_bytes(_line(f"{tag}/after"))
+        log.write_bytes(auditkit.audit_line(f"{tag}/after"))
         running.start()
         eventually(lambda: len(_ours(kube, name)) == 2, what="the alert after the gap")
         assert running.metric("audithound_audit_gaps_total") == 1

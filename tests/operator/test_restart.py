@@ -4,13 +4,19 @@ exactly once after SIGKILLs in the middle of traffic and after audit log rotatio
 from __future__ import annotations
 
 import pathlib
-import threading
 import uuid
 
 import pytest
 
 from audithound.devcluster import controlplane
-from tests.operator.conftest import Kube, Operator, eventually, ready, rule_manifest
+from tests.operator.conftest import (
+    Kube,
+    Operator,
+    eventually,
+    ready,
+    rule_manifest,
+    traffic_with_crashes,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -36,35 +42,8 @@ def test_sigkill_and_rotation_keep_alerts_exactly_once(
     )
     operator.start()
     eventually(lambda: ready(kube, name), what="the burst rule")
-    sent = 0
-    milestones = {
-        REQUESTS // 5: "kill",
-        2 * REQUESTS // 5: "start",
-        3 * REQUESTS // 5: "kill",
-        4 * REQUESTS // 5: "start",
-    }
-    failures: list[BaseException] = []
-
-    def traffic() -> None:
-        nonlocal sent
-        try:
-            for i in range(REQUESTS):
-                kube.admin_get("/api/v1/namespaces/default/configmaps?limit=1", f"{prefix}/{i}")
-                sent = i + 1
-        except BaseException as error:
-            failures.append(error)
-
-    sender = threading.Thread(target=traffic)
-    sender.start()
     try:
-        for at, action in sorted(milestones.items()):
-            eventually(lambda at=at: sent >= at or failures, timeout=120, what=f"{at} requests")
-            if action == "kill":
-                operator.kill()
-            else:
-                operator.start()
-        sender.join(120)
-        assert not failures, failures
+        traffic_with_crashes(kube, operator, REQUESTS, lambda i: f"{prefix}/{i}")
 
         def ours() -> list[dict[str, object]]:
             return [a for a in kube.alerts() if a["spec"]["rule"]["name"] == name]

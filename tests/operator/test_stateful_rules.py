@@ -4,9 +4,7 @@ and SIGKILLs and rotation in the middle of traffic leave every expected alert ex
 from __future__ import annotations
 
 import datetime
-import json
 import pathlib
-import threading
 import uuid
 from typing import Any
 
@@ -15,7 +13,17 @@ import yaml
 
 from audithound.devcluster import controlplane
 from audithound.devcluster import operator as operator_
-from tests.operator.conftest import ROOT, Kube, Operator, agent, eventually, ready, rule_manifest
+from tests import auditkit
+from tests.operator.conftest import (
+    ROOT,
+    Kube,
+    Operator,
+    agent,
+    eventually,
+    ready,
+    rule_manifest,
+    traffic_with_crashes,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -184,37 +192,8 @@ def test_sigkill_and_rotation_keep_stateful_alerts_exactly_once(
     )
     operator.start()
     eventually(lambda: ready(kube, terms) and ready(kube, bursts), what="both rules")
-    sent = 0
-    milestones = {
-        REQUESTS // 5: "kill",
-        2 * REQUESTS // 5: "start",
-        3 * REQUESTS // 5: "kill",
-        4 * REQUESTS // 5: "start",
-    }
-    failures: list[BaseException] = []
-
-    def traffic() -> None:
-        nonlocal sent
-        try:
-            for i in range(REQUESTS):
-                kube.admin_get(
-                    "/api/v1/namespaces/default/configmaps?limit=1", f"{prefix}/{i % AGENTS}"
-                )
-                sent = i + 1
-        except BaseException as error:
-            failures.append(error)
-
-    sender = threading.Thread(target=traffic)
-    sender.start()
     try:
-        for at, action in sorted(milestones.items()):
-            eventually(lambda at=at: sent >= at or failures, timeout=120, what=f"{at} requests")
-            if action == "kill":
-                operator.kill()
-            else:
-                operator.start()
-        sender.join(120)
-        assert not failures, failures
+        traffic_with_crashes(kube, operator, REQUESTS, lambda i: f"{prefix}/{i % AGENTS}")
         eventually(
             lambda: (
                 len(of_rule(kube, terms)) >= AGENTS
@@ -240,25 +219,6 @@ def test_sigkill_and_rotation_keep_stateful_alerts_exactly_once(
         operator.stop()
         kube.remove_rule(terms)
         kube.remove_rule(bursts)
-
-
-def _anonymous_line(agent: str, ago: datetime.timedelta) -> bytes:
-    moment = datetime.datetime.now(datetime.UTC) - ago
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    event = {
-        "kind": "Event",
-        "apiVersion": "audit.k8s.io/v1",
-        "level": "Metadata",
-        "auditID": str(uuid.uuid4()),
-        "stage": "ResponseComplete",
-        "requestURI": "/api",
-        "verb": "get",
-        "user": {"username": "system:anonymous"},
-        "sourceIPs": ["203.0.113.7"],
-        "userAgent": agent,
-        "stageTimestamp": stamp,
-    }
-    return json.dumps(event).encode() + b"\n"
 
 
 def test_two_api_servers_meeting_one_new_term_make_one_alert(
@@ -296,7 +256,7 @@ def test_two_api_servers_meeting_one_new_term_make_one_alert(
 
     def write(node: str, agent: str, ago: datetime.timedelta = datetime.timedelta()) -> None:
         with logs[node].open("ab") as out:
-            out.write(_anonymous_line(agent, ago))
+            out.write(auditkit.audit_line(agent, ago=ago, user={"username": "system:anonymous"}))
 
     def alerts_of(agent: str) -> list[dict[str, Any]]:
         return [a for a in of_rule(kube, name) if a["spec"]["event"].get("userAgent") == agent]
