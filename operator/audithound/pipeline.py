@@ -353,6 +353,8 @@ class Pipeline:
             if failed:
                 self._outbox = failed + self._outbox
         if failed:
+            if getattr(self.sink, "concurrency", 1) <= 1 and first is not None:
+                raise first  # a sink that writes in order (a closed pipe): its own error
             raise DeliveryError(f"{len(failed)} of {len(outbox)} alert(s) not written") from first
 
     def _emit(self, outbox: list[_Pending]) -> list[bool | BaseException]:

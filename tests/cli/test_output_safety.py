@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import subprocess
+import sys
 
-from tests.cli.test_scan import audithound
+from tests.cli.test_scan import ROOT, audithound
 
 TOKEN = "c2VjcmV0LXRva2VuLXZhbHVl"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06YWRtaW4ifQ.c2lnbmF0dXJl"
@@ -90,3 +92,25 @@ def test_scan_table_shows_control_characters_escaped(tmp_path: pathlib.Path) -> 
     (row,) = result.stdout.splitlines()[1:]
     assert "\\x1b[2J\\x1b[1;1Halice\\x07" in row
     assert row.endswith("/api/\\x9b31m\\u202e")
+
+
+def test_a_scan_piped_into_head_ends_quietly(tmp_path: pathlib.Path) -> None:
+    log = tmp_path / "audit.log"
+    line = (ROOT / "examples/audit/sample-audit.log").read_text().splitlines()[0]
+    event = json.loads(line)
+    log.write_text(
+        "".join(json.dumps(dict(event, auditID=f"id-{i}")) + "\n" for i in range(20_000))
+    )
+    scan = subprocess.Popen(
+        [sys.executable, "-m", "audithound", "scan", "--output", "json", "--query",
+         "kubernetes.audit.verb:*", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert scan.stdout is not None and scan.stderr is not None
+    scan.stdout.readline()
+    scan.stdout.close()  # as `| head -1` does
+    errors = scan.stderr.read().decode()
+    scan.stderr.close()
+    assert scan.wait(60) == 0
+    assert "Traceback" not in errors
