@@ -14,6 +14,9 @@ import datetime
 
 from audithound.rules import compiler
 
+#: The earliest time datetime holds (0001-01-01 UTC), in seconds since the epoch.
+_EARLIEST = datetime.datetime.min.replace(tzinfo=datetime.UTC).timestamp()
+
 
 @dataclasses.dataclass
 class RuleCounts:
@@ -39,9 +42,9 @@ class Limiter:
 
     def _counts(self, rule: compiler.CompiledRule, at: datetime.datetime) -> RuleCounts:
         seconds = rule.interval.total_seconds()
-        # An event time before 1970 (a crafted or broken line) counts in the first interval
-        # after the epoch: aligning it further back could fall before the year 1.
-        start_ts = max(at.timestamp() // seconds * seconds, 0.0)
+        # Aligned back from a time near the year 1 (a crafted or broken line), an interval
+        # would start before it, which datetime cannot hold: it starts at the year 1 then.
+        start_ts = max(at.timestamp() // seconds * seconds, _EARLIEST)
         start = datetime.datetime.fromtimestamp(start_ts, tz=datetime.UTC)
         counts = self.current.get(rule.name)
         if counts is None or counts.interval_start != start:
