@@ -72,3 +72,36 @@ def test_identity_ignores_where_the_file_was_and_when() -> None:
     assert moved == position(0).identity
     assert moved.same_content(b"hello world")
     assert not moved.same_content(b"hell")
+
+
+def test_a_lost_state_file_keeps_the_position(state_dir: pathlib.Path) -> None:
+    store = checkpoint.Checkpoint(state_dir)
+    store.save(position(5), {"rule": {"key": "k", "state": {"terms": {}}}})
+    (name,) = [path for path in state_dir.glob("detector-state-*.json")]
+    name.unlink()
+    saved = checkpoint.Checkpoint(state_dir).load_saved()
+    assert saved is not None
+    assert saved.position == position(5)
+    assert saved.state is None and saved.state_problem is not None
+
+
+def test_state_saved_with_a_position_comes_back_and_old_files_go(state_dir: pathlib.Path) -> None:
+    store = checkpoint.Checkpoint(state_dir)
+    store.save(position(1), {"a": {"key": "1", "state": {}}})
+    store.save(position(2))  # the state did not change: it still goes with the position
+    store.save(position(3), {"a": {"key": "3", "state": {}}})
+    saved = checkpoint.Checkpoint(state_dir).load_saved()
+    assert saved is not None
+    assert (saved.position, saved.state) == (position(3), {"a": {"key": "3", "state": {}}})
+    assert len(list(state_dir.glob("detector-state-*.json"))) == 1
+
+
+def test_a_version_1_checkpoint_keeps_its_position(state_dir: pathlib.Path) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / checkpoint.CHECKPOINT_NAME).write_text(
+        '{"version":1,"path":"/var/log/audit.log","dev":1,"ino":2,"fingerprintSize":0,'
+        '"fingerprint":"' + "0" * 64 + '","liveAtNs":3,"offset":42}'
+    )
+    saved = checkpoint.Checkpoint(state_dir).load_saved()
+    assert saved is not None and saved.state is None
+    assert saved.position is not None and saved.position.offset == 42

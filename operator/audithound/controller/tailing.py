@@ -149,10 +149,16 @@ class TailLoop:
 
     def _load(self) -> checkpoint.Saved | None:
         try:
-            return self._checkpoint.load_saved()
+            saved = self._checkpoint.load_saved()
         except checkpoint.CheckpointError as error:
             LOG.error("Ignored unreadable checkpoint", extra={"error": str(error)})
             return None
+        if saved is not None and saved.state_problem is not None:
+            LOG.error(
+                "Ignored unreadable detector state; stateful rules learn from the logs on disk",
+                extra={"error": saved.state_problem},
+            )
+        return saved
 
     def warm_start(self) -> None:
         """Let stateful rules that know nothing learn from the logs on disk, up to the first
@@ -279,7 +285,7 @@ class TailLoop:
             if self.pipeline.pending():
                 self.pipeline.deliver()
             self._save(final=True)
-        except pipeline.DeliveryError:
+        except Exception:
             LOG.warning(
                 "Stopped with unwritten alerts; they are found again from the saved position",
                 extra={"alerts": self.pipeline.pending()},

@@ -148,6 +148,8 @@ class Saved:
     position: Position | None
     #: The pipeline's snapshot (``pipeline.Pipeline.snapshot``), or None.
     state: dict[str, Any] | None
+    #: Why the state named by the checkpoint could not be read (the position stands).
+    state_problem: str | None = None
 
 
 _STATE_PREFIX = "detector-state-"
@@ -193,12 +195,19 @@ class Checkpoint:
         except pydantic.ValidationError as exc:
             raise CheckpointError(f"{self.path} is not a valid checkpoint: {exc}") from exc
         state = None
-        if saved.state is not None:
-            state = self._read_state(saved.state)
-            self._state_name = saved.state
-            self._sequence = int(saved.state.removeprefix(_STATE_PREFIX).removesuffix(".json"))
+        problem = None
         position = saved.position.position() if saved.position is not None else None
-        return Saved(position, state)
+        if saved.state is not None:
+            self._sequence = int(saved.state.removeprefix(_STATE_PREFIX).removesuffix(".json"))
+            try:
+                state = self._read_state(saved.state)
+            except CheckpointError as error:
+                # The position stands without its state: losing the state costs relearning
+                # from the logs on disk, losing the position would cost the log itself.
+                problem = str(error)
+            else:
+                self._state_name = saved.state
+        return Saved(position, state, problem)
 
     def _read_state(self, name: str) -> dict[str, Any]:
         path = self.state_dir / name
