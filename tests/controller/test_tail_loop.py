@@ -184,3 +184,28 @@ def test_the_rule_set_is_built_once_for_many_rules(monkeypatch: pytest.MonkeyPat
     assert len(live.ruleset) == 200
     assert live.ruleset is live.ruleset
     assert len(built) == 2  # the empty one at creation, then one for all 200
+
+
+def test_the_execution_summary_says_what_the_rule_did_and_holds(
+    tmp_path: pathlib.Path, log_dir: tailkit.AuditLogDir
+) -> None:
+    from audithound.controller import summaries
+
+    sink = ApiServer()
+    running = loop(tmp_path, log_dir, rules(maxSignals=1, interval="1d"), sink)
+    log_dir.write(line("a/1") + line("b/1") + line("a/1"))
+    drain(running)
+    summary = summaries.current(running, ["agents"])["agents"]
+    assert (summary["matches"], summary["alertsCreated"], summary["dropped"]) == (2, 1, 1)
+    assert summary["maxSignalsReached"] is True
+    assert summary["state"] == {
+        "origin": "learned",
+        "unit": "terms",
+        "held": 2,
+        "cap": 200_000,
+        "capReached": False,
+        "evicted": 0,
+        "learned": 0,
+    }
+    assert "logLosses" not in summary
+    running.close()

@@ -142,7 +142,11 @@ class ExecutionSummary(Model):
     interval_start: str | None = pydantic.Field(
         default=None, description="Start of the interval (RFC 3339); none before a match."
     )
-    matches: int = pydantic.Field(default=0, description="Events that matched the query.")
+    matches: int = pydantic.Field(
+        default=0,
+        description="Findings in the interval, alerted or not: for a query rule the events "
+        "that matched its query.",
+    )
     alerts_created: int = pydantic.Field(default=0, description="New alerts written.")
     duplicates: int = pydantic.Field(
         default=0, description="Matches whose alert already existed (replays, other readers)."
