@@ -114,8 +114,10 @@ def test_summaries_and_retention_resume_after_an_api_server_outage(
             return running.metric(f'audithound_loop_failures_total{{loop="{loop}"}}') >= 1
 
         eventually(lambda: failed("status") and failed("retention"), timeout=60, what="failures")
-        own_plane.start_apiserver()
+        # Taken before the start: the operator may write as soon as the port opens, before
+        # start_apiserver returns; nothing can be written while the API server is down.
         back = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        own_plane.start_apiserver()
 
         # After: the alert of the event read during the outage is written, a summary that
         # counts it too, and an alert that expires now is deleted.
