@@ -10,9 +10,11 @@ stream.
 from __future__ import annotations
 
 import collections
+import datetime
 from typing import Any
 
 from audithound.rules import compiler, ruleset
+from audithound.source import decode
 
 
 class Evaluator:
@@ -24,8 +26,17 @@ class Evaluator:
         self.failures: collections.Counter[str] = collections.Counter()
         self._failed: list[compiler.CompiledRule] = []
 
-    def evaluate(self, event: Any) -> list[compiler.CompiledRule]:
-        """The rules that match ``event``, in rule order."""
+    def evaluate(
+        self, event: Any, now: datetime.datetime | None = None
+    ) -> list[compiler.CompiledRule]:
+        """The rules that match ``event``, in rule order.
+
+        ``now`` is what date math in the rules' queries (``now-1d``) reads: the operator
+        passes its read time; by default it is the event's own time (``scan``), else the
+        wall clock. It is only worked out when a rule reads it.
+        """
+        if self.rules.clock.used:
+            self.at(event, now)
         failed = self._failed
         matched = self.rules.match(event, failed)
         if failed:
@@ -35,6 +46,14 @@ class Evaluator:
         for rule in matched:
             self.matches[rule.name] += 1
         return matched
+
+    def at(self, event: Any, now: datetime.datetime | None = None) -> None:
+        """Set the time the rules' ``now`` stands for, for ``event`` (see :meth:`evaluate`)."""
+        moment = now or decode.event_time(event)
+        if moment is not None:
+            self.rules.clock.set(moment)
+        else:
+            self.rules.clock.millis = None
 
     def absorb(self, matches: collections.Counter[str], failures: collections.Counter[str]) -> None:
         """Add the counts of another evaluator of the same rules (a ``scan --jobs`` worker's)."""

@@ -207,6 +207,8 @@ class Pipeline:
     def learn(self, event: Mapping[str, Any], names: frozenset[str]) -> None:
         """Feed ``event`` to the detectors of ``names`` as history, without alerting."""
         failed: list[compiler.CompiledRule] = []
+        if self.evaluator.rules.clock.used:
+            self.evaluator.at(event)  # history: ``now`` is the event's own time
         matched = [rule for rule in self.evaluator.rules.match(event, failed) if rule.name in names]
         if not matched:
             return
@@ -245,7 +247,7 @@ class Pipeline:
         ``read_at`` is the time its alerts count against for ``maxSignals`` (the operator's
         read time, as Elastic counts by ingest time; default: the event's own time).
         """
-        matched = self.evaluator.evaluate(event)
+        matched = self.evaluator.evaluate(event, read_at)
         if matched:
             self.detect(event, matched, read_at)
 

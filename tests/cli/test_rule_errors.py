@@ -64,6 +64,13 @@ BROKEN = {
         "9:3",
         "spec.severity: duplicate key 'severity' (first at line 7, column 3)",
     ),
+    # A query Elasticsearch refuses on the field's type: a wildcard on an ip field.
+    "ip-wildcard": (
+        "  query: source.ip:(10.* or 192.168.*)\n  severity: low\n  riskScore: 1\n",
+        "6:21",
+        "spec.query: line 1, column 12: source.ip is an ip field: Elasticsearch refuses "
+        "wildcard queries on it",
+    ),
     "loop": (
         "  query: user.name:x\n  severity: low\n  riskScore: 1\n  threat: &t [*t]\n",
         "9:15",
@@ -103,7 +110,7 @@ def test_rules_check_reports_every_broken_file_with_positions(broken: pathlib.Pa
     # The 4,301-digit query compiles; the other good rule is valid too.
     for good in ("huge-number", "fine", "date-text"):
         assert not [line for line in lines if f"{good}.yaml" in line]
-    assert lines[-1].startswith("6 rule(s): 3 valid, 3 invalid;")
+    assert lines[-1].startswith("7 rule(s): 3 valid, 4 invalid;")
 
 
 def test_scan_refuses_to_run_with_the_same_errors(broken: pathlib.Path) -> None:
@@ -121,10 +128,10 @@ def test_a_compiler_failure_is_a_rule_error_with_its_position(
     """Whatever raises while compiling one rule (here an injected fault) is reported."""
     original = kql_compiler.compile_condition
 
-    def compile_condition(node: nodes.Node, access: Any) -> Any:
+    def compile_condition(node: nodes.Node, access: Any, *rest: Any) -> Any:
         if isinstance(node, nodes.Match) and node.field == "boom":
             raise ValueError("injected")
-        return original(node, access)
+        return original(node, access, *rest)
 
     monkeypatch.setattr(kql_compiler, "compile_condition", compile_condition)
     path = rule_file(

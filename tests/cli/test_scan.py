@@ -153,3 +153,44 @@ def test_fields_table_is_in_the_readme() -> None:
     assert result.stdout in (ROOT / "README.md").read_text(), (
         "README.md's field table is stale: paste `audithound fields` into it"
     )
+
+
+def test_a_hunt_on_typed_fields_answers_as_elasticsearch(tmp_path: pathlib.Path) -> None:
+    """The query that matched every event before typed fields: "not from the internal
+    network" (a CIDR on an ip field), on a day (a date field), with a status code bound."""
+
+    def event(audit_id: str, address: str, stamp: str, code: int) -> str:
+        return json.dumps(
+            {
+                "kind": "Event",
+                "apiVersion": "audit.k8s.io/v1",
+                "level": "Metadata",
+                "auditID": audit_id,
+                "stage": "ResponseComplete",
+                "requestURI": "/api/v1/secrets",
+                "verb": "list",
+                "user": {"username": "alice"},
+                "sourceIPs": [address],
+                "objectRef": {"resource": "secrets", "apiVersion": "v1"},
+                "responseStatus": {"code": code},
+                "requestReceivedTimestamp": stamp,
+                "stageTimestamp": stamp,
+            }
+        )
+
+    log = tmp_path / "audit.log"
+    lines = [
+        event("inside", "10.1.2.3", "2026-11-27T10:00:00.000001Z", 200),
+        event("mapped-inside", "::ffff:10.9.9.9", "2026-11-27T11:00:00Z", 200),
+        event("outside", "203.0.113.7", "2026-11-27T23:59:59.999999Z", 200),
+        event("outside-next-day", "203.0.113.7", "2026-11-28T00:00:00Z", 200),
+        event("outside-refused", "203.0.113.7", "2026-11-27T12:00:00Z", 403),
+    ]
+    log.write_text("\n".join(lines) + "\n")
+    query = (
+        "not source.ip:10.0.0.0/8 and kubernetes.audit.stageTimestamp:2026-11-27"
+        " and kubernetes.audit.responseStatus.code < 399.5"
+    )
+    result = audithound("scan", "--query", query, "--output", "json", str(log))
+    assert result.returncode == 0, result.stderr
+    assert [alert["auditID"] for alert in alerts(result.stdout)] == ["outside"]

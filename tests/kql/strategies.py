@@ -22,13 +22,25 @@ field_names = st.one_of(
     st.text(min_size=1, max_size=8).filter(lambda name: "" not in name.split(".")),
 )
 
-unquoted_texts = st.builds(nodes.Text, st.text(min_size=1, max_size=10), st.just(False))
+# Unquoted values are trimmed when parsed (as Kibana trims them): none starts or ends with
+# white space.
+unquoted_texts = st.builds(
+    nodes.Text,
+    st.text(min_size=1, max_size=10).filter(lambda text: text.strip(nodes.TRIMMED) == text),
+    st.just(False),
+)
 quoted_texts = st.builds(nodes.Text, st.text(max_size=10), st.just(True))
 patterns = st.builds(
     nodes.Pattern,
     st.lists(st.text(max_size=4), min_size=2, max_size=4)
     .map(tuple)
-    .filter(lambda parts: parts != ("", "")),
+    .filter(lambda parts: parts != ("", ""))
+    .filter(
+        lambda parts: (
+            parts[0].lstrip(nodes.TRIMMED) == parts[0]
+            and parts[-1].rstrip(nodes.TRIMMED) == parts[-1]
+        )
+    ),
 )
 leaves: st.SearchStrategy[nodes.Leaf] = st.one_of(
     unquoted_texts, quoted_texts, patterns, st.builds(nodes.Exists)

@@ -58,7 +58,12 @@ TREES = [
     ("f:\\or", m("f", "or")),
     ("f:\\AND", m("f", "AND")),
     ("f:\\NOT", m("f", "NOT")),
-    ("f:\\not", m("f", "\not")),
+    # ``\n`` is read first, then the value is trimmed (Kibana): ``\not`` is ``ot``.
+    ("f:\\not", m("f", "ot")),
+    ("f:\\tadmin\\u0020", m("f", "admin")),
+    ("f:\\u0020*x\\t", Match("f", nodes.Pattern(("", "x")))),
+    ("f:\\t", Match("f", Text("", quoted=True))),
+    ("n > \\u00205\\t", nodes.Range("n", ">", Text("5"))),
     ("f:a\\tb\\rc\\nd", m("f", "a\tb\rc\nd")),
     ("f:\\u00e9\\u00C9", m("f", "éÉ")),
     ("f:\\ud83d\\ude00", m("f", "\U0001f600")),

@@ -22,10 +22,10 @@ def _explode_on(field: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the KQL compiler raise on conditions of ``field``, as a bug in it would."""
     original = kql_compiler.compile_condition
 
-    def compile_condition(node: nodes.Node, access: Any) -> Any:
+    def compile_condition(node: nodes.Node, access: Any, *rest: Any) -> Any:
         if isinstance(node, nodes.Match) and node.field == field:
             raise OverflowError("injected " + "x" * 1000)
-        return original(node, access)
+        return original(node, access, *rest)
 
     monkeypatch.setattr(kql_compiler, "compile_condition", compile_condition)
 

@@ -59,9 +59,7 @@ def warnings(node: nodes.Node) -> list[Warning]:
     """Costly or surprising constructs, in source order.
 
     - a value starting with ``*`` (:data:`LEADING_WILDCARD`);
-    - a bare value with no field (:data:`FREE_TEXT`);
-    - a range bound that is neither a number nor a date, so compared as text
-      (``@timestamp > now-1d`` would compare the string ``now-1d``: date math is not supported).
+    - a bare value with no field (:data:`FREE_TEXT`).
     """
     found: list[Warning] = []
     _collect_warnings(node, found)
@@ -77,16 +75,10 @@ def _collect_warnings(node: nodes.Node, found: list[Warning]) -> None:
             _collect_warnings(child, found)
         case nodes.Match(_, value):
             _value_warnings(value, found)
-        case nodes.Range(_, _, bound):
-            text = bound.text
-            if compiler.range_kind(text) == "text":
-                found.append(
-                    Warning(
-                        bound.line,
-                        bound.column,
-                        f"range bound {text!r} is neither a number nor a date: compared as text",
-                    )
-                )
+        case nodes.Range():
+            # A bound is read by the field's type (a date field takes ``now-1d``, a keyword
+            # field compares text), as in Elasticsearch: nothing surprising to say.
+            return
         case nodes.Nested(_, query):
             _collect_warnings(query, found)
         case nodes.FreeText(value):

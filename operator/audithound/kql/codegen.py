@@ -31,7 +31,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from audithound.kql import compiler, documents, nodes
+from audithound.kql import compiler, dates, documents, nodes, typed
 
 T = TypeVar("T")
 
@@ -54,8 +54,9 @@ class _TooDeep(Exception):
 class _Source:
     """The generated function's text and the globals its names stand for."""
 
-    def __init__(self, access: documents.FieldAccess) -> None:
+    def __init__(self, access: documents.FieldAccess, clock: dates.Clock) -> None:
         self.access = access
+        self.clock = clock
         self.globals: dict[str, Any] = {}
         self.fields: dict[str, str] = {}
         self._names = itertools.count()
@@ -90,7 +91,9 @@ class _Source:
             case nodes.Match(field, value) if self.access.constant(field) is None:
                 return self._match(field, value)
             case nodes.Range(field, op, bound) if self.access.constant(field) is None:
-                test = self.name(compiler.range_test(op, bound.text), "t")
+                test = self.name(
+                    compiler.field_range_test(field, op, bound, self.access, self.clock), "t"
+                )
                 return f"{test}({self.values(field)})"
             case _:
                 return self.closure(node)
@@ -113,7 +116,7 @@ class _Source:
 
     def closure(self, node: nodes.Node) -> str | bool:
         """``node`` compiled by the compiler and called on the document."""
-        compiled = compiler.compile_condition(node, self.access)
+        compiled = compiler.compile_condition(node, self.access, self.clock)
         if isinstance(compiled, bool):
             return compiled
         return f"{self.name(compiled, 'c')}(document)"
@@ -123,6 +126,10 @@ class _Source:
         if isinstance(value, nodes.Exists):
             return f"{self.name(self.access.present(field), 'p')}(document)"
         values = self.values(field)
+        mapping = self.access.kind(field)
+        if mapping is not None and typed.refuses_values(mapping):
+            typed_test = typed.values_test(mapping, field, value, self.clock)
+            return f"{self.name(typed_test, 't')}({values})"
         exact = compiler.exact_texts(value)
         if exact is not None:
             texts = frozenset(text.text for text in exact)
@@ -153,10 +160,14 @@ class Generated(Generic[T]):
         access: documents.FieldAccess,
         *,
         strict: bool = False,
+        clock: dates.Clock | None = None,
     ) -> None:
         """``strict``: raise when a query cannot be compiled, instead of leaving it out (and
-        naming it in :attr:`broken`)."""
-        source = _Source(access)
+        naming it in :attr:`broken`); ``clock``: the time ``now`` stands for in date math
+        (default: the wall clock)."""
+        #: What ``now`` reads; ``clock.used`` says whether any query reads it.
+        self.clock = clock or dates.Clock()
+        source = _Source(access, self.clock)
         compiled: list[tuple[str | bool, Guard | None, T]] = []
         #: Payloads of queries that could not be compiled at all: they never match.
         self.broken: list[T] = []
@@ -216,8 +227,10 @@ class Generated(Generic[T]):
 
 
 def generate(
-    entries: Sequence[tuple[nodes.Node, Guard | None, T]], access: documents.FieldAccess
+    entries: Sequence[tuple[nodes.Node, Guard | None, T]],
+    access: documents.FieldAccess,
+    clock: dates.Clock | None = None,
 ) -> Matcher[T]:
     """One function testing every query of ``entries`` against a document; raises when one of
     them cannot be compiled."""
-    return Generated(entries, access, strict=True).match
+    return Generated(entries, access, strict=True, clock=clock).match

@@ -24,6 +24,9 @@ Semantics (Elastic's detection engine treating every string as a ``keyword``):
   UTC; digits past microseconds dropped) as instants, other strings lexicographically. A range
   never matches a value of another type (a number bound ignores strings, even ``"5"``).
 - A bare value (free text) holds when any leaf value of the document matches it.
+- A field with a type (``FieldAccess.kind``: ``ip``, ``date``, numbers, ``keyword``) answers
+  as Elasticsearch's query on that mapping does, by :mod:`audithound.kql.typed`: the rules
+  above are for fields without one (``field:value`` on ``keyword`` fields keeps them too).
 
 Per-document work is kept small: field paths are resolved at compile time, a condition on a
 field whose value is constant (``access.constant``) is decided at compile time, exact string
@@ -40,9 +43,9 @@ import datetime
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from audithound.kql import documents, nodes, wildcard
+from audithound.kql import dates, documents, nodes, typed, wildcard
 
 Predicate = Callable[[Any], bool]
 
@@ -72,9 +75,12 @@ _COMPARE: dict[nodes.RangeOp, Callable[[Any, Any], bool]] = {
 }
 
 
-def compile_query(node: nodes.Node, access: documents.FieldAccess) -> Predicate:
-    """A predicate over documents that ``access`` understands, true where ``node`` holds."""
-    compiled = compile_condition(node, access)
+def compile_query(
+    node: nodes.Node, access: documents.FieldAccess, clock: dates.Clock | None = None
+) -> Predicate:
+    """A predicate over documents that ``access`` understands, true where ``node`` holds;
+    ``clock`` is the time ``now`` stands for in date math (default: the wall clock)."""
+    compiled = compile_condition(node, access, clock)
     if compiled is True:
         return _always
     if compiled is False:
@@ -90,35 +96,38 @@ def _never(document: Any) -> bool:
     return False
 
 
-def compile_condition(node: nodes.Node, access: documents.FieldAccess) -> _Compiled:
+def compile_condition(
+    node: nodes.Node, access: documents.FieldAccess, clock: dates.Clock | None = None
+) -> _Compiled:
     """Like :func:`compile_query`, but a condition that does not depend on the document comes
     back as its answer (``True``/``False``) rather than as a closure."""
+    clock = clock or dates.Clock()
     match node:
         case nodes.Or(children):
             alternatives: list[_Compiled] = []
             for child in merge_exact(children):
-                alternatives.append(compile_condition(child, access))
+                alternatives.append(compile_condition(child, access, clock))
                 if alternatives[-1] is True:
                     break  # decided: the other alternatives need not be compiled
             return _any_of(alternatives)
         case nodes.And(children):
             conjuncts: list[_Compiled] = []
             for child in sorted(children, key=order):
-                conjuncts.append(compile_condition(child, access))
+                conjuncts.append(compile_condition(child, access, clock))
                 if conjuncts[-1] is False:
                     break
             return _all_of(conjuncts)
         case nodes.Not(child):
-            inner = compile_condition(child, access)
+            inner = compile_condition(child, access, clock)
             if isinstance(inner, bool):
                 return not inner
             return lambda document: not inner(document)
         case nodes.Match(field, value):
-            return _match(field, value, access)
+            return _match(field, value, access, clock)
         case nodes.Range(field, op, bound):
-            return _range(field, op, bound, access)
+            return _range(field, op, bound, access, clock)
         case nodes.Nested(field, query):
-            return _nested(field, query, access)
+            return _nested(field, query, access, clock)
         case nodes.FreeText(value):
             everything = access.everything()
             test = values_test(value, None)
@@ -264,13 +273,19 @@ def exact_texts(value: nodes.ValueNode) -> list[nodes.Text] | None:
             return None
 
 
-def _match(field: str, value: nodes.ValueNode, access: documents.FieldAccess) -> _Compiled:
+def _match(
+    field: str, value: nodes.ValueNode, access: documents.FieldAccess, clock: dates.Clock
+) -> _Compiled:
     constant = access.constant(field)
     if constant is not None:
         return values_test(value, None)(constant, None)
     if isinstance(value, nodes.Exists):
         return access.present(field)
     get = access.values(field)
+    mapping = access.kind(field)
+    if mapping is not None and typed.refuses_values(mapping):
+        typed_test = typed.values_test(mapping, field, value, clock)
+        return lambda document: typed_test(get(document))
     exact = exact_texts(value)
     if exact is not None:
         texts = frozenset(text.text for text in exact)
@@ -520,15 +535,6 @@ def matches_non_strings(text: str) -> bool:
     return text in _BOOLEANS or _number(text) is not None
 
 
-def range_kind(text: str) -> Literal["number", "date", "text"]:
-    """How a range bound compares: numerically, as an instant, or lexicographically."""
-    if _number(text) is not None:
-        return "number"
-    if parse_date(text) is not None:
-        return "date"
-    return "text"
-
-
 def _number(text: str) -> int | float | None:
     """The number ``text`` names, as a document would hold it (see :data:`_EXACT_INTEGERS`)."""
     if not _NUMBER.fullmatch(text):
@@ -565,9 +571,13 @@ def parse_date(text: str) -> datetime.datetime | None:
 
 
 def _range(
-    field: str, op: nodes.RangeOp, bound: nodes.Text, access: documents.FieldAccess
+    field: str,
+    op: nodes.RangeOp,
+    bound: nodes.Text,
+    access: documents.FieldAccess,
+    clock: dates.Clock,
 ) -> _Compiled:
-    test = range_test(op, bound.text)
+    test = field_range_test(field, op, bound, access, clock)
     constant = access.constant(field)
     if constant is not None:
         return test(constant)
@@ -575,7 +585,23 @@ def _range(
     return lambda document: test(get(document))
 
 
+def field_range_test(
+    field: str,
+    op: nodes.RangeOp,
+    bound: nodes.Text,
+    access: documents.FieldAccess,
+    clock: dates.Clock,
+) -> Callable[[list[Any]], bool]:
+    """The test of ``field``'s values for a range: by the field's type when it has one."""
+    mapping = access.kind(field)
+    if typed.kind(mapping) is not None:
+        assert mapping is not None
+        return typed.range_test(mapping, field, op, bound, clock)
+    return range_test(op, bound.text)
+
+
 def range_test(op: nodes.RangeOp, text: str) -> Callable[[list[Any]], bool]:
+    """An untyped range: the bound's form decides (a number, a date, else text)."""
     compare = _COMPARE[op]
     number = _number(text)
     if number is not None:
@@ -613,9 +639,11 @@ def range_test(op: nodes.RangeOp, text: str) -> Callable[[list[Any]], bool]:
     return strings
 
 
-def _nested(field: str, query: nodes.Node, access: documents.FieldAccess) -> _Compiled:
+def _nested(
+    field: str, query: nodes.Node, access: documents.FieldAccess, clock: dates.Clock
+) -> _Compiled:
     elements, inner_access = access.elements(field)
-    inner = compile_condition(query, inner_access)
+    inner = compile_condition(query, inner_access, clock)
     if inner is False:
         return False
     if inner is True:

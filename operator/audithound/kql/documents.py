@@ -56,6 +56,12 @@ class FieldAccess(Protocol):
         """Every leaf scalar in the document (for free-text terms)."""
         ...
 
+    def kind(self, field: str) -> str | None:
+        """The Elasticsearch mapping type of ``field`` (``ip``, ``date``, ``integer``,
+        ``keyword`` ...), or None when the documents do not say: the compiler then lets each
+        value's JSON type decide (see :mod:`audithound.kql.compiler`)."""
+        ...
+
 
 def is_empty(value: Any) -> bool:
     """Whether Elasticsearch's ingest would drop ``value`` (``0`` and ``False`` stay)."""
@@ -109,9 +115,14 @@ def has_leaf(node: Any) -> bool:
 
 
 def add_objects(node: Any, out: list[Any]) -> None:
-    """Append the objects of ``node`` to ``out``: itself, or each object of an array."""
+    """Append the objects of ``node`` to ``out``: itself, or each object of an array.
+
+    An object that holds only empty values is left out: Elasticsearch's empty-value removal
+    deletes it, so no nested query ``f:{ ... }`` (not even ``f:{ not a:x }``) sees it.
+    """
     if isinstance(node, dict):
-        out.append(node)
+        if has_leaf(node):
+            out.append(node)
     elif isinstance(node, list):
         for item in node:
             add_objects(item, out)
@@ -354,3 +365,6 @@ class JsonFieldAccess:
 
     def everything(self) -> Getter:
         return all_leaves
+
+    def kind(self, field: str) -> str | None:
+        return None

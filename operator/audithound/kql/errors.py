@@ -59,3 +59,25 @@ def excerpt(text: str, line: int, column: int) -> str:
     # Tabs are kept in the caret line so that the caret sits under the column on any tab width.
     lead = "".join("\t" if char == "\t" else " " for char in source[: max(column - 1 - start, 0)])
     return f"{source}\n{lead}^"
+
+
+class KqlQueryError(ValueError):
+    """A valid query that Elasticsearch refuses to run on the fields' types (a wildcard on an
+    ``ip`` field, a value that is no date on a ``date`` field ...).
+
+    Raised by the compiler; ``line`` and ``column`` (1-based) locate the offending value, so
+    the rule engine reports it as it reports a :class:`KqlSyntaxError`.
+    """
+
+    message: str
+    line: int
+    column: int
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message, line, column)
+        self.message = message
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.message}"

@@ -27,6 +27,15 @@ RangeOp: TypeAlias = Literal["<", "<=", ">", ">="]
 RANGE_OPS: tuple[RangeOp, ...] = ("<", "<=", ">", ">=")
 
 
+#: What Kibana trims from both ends of an unquoted value once unescaped (JavaScript's
+#: ``String.prototype.trim``: white space and line terminators), so no unquoted value starts or
+#: ends with one: ``f:\\u0020a`` is ``f:a``.
+TRIMMED = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
 def _position() -> int:
     """A source coordinate: ignored by ``==`` and ``hash`` so that equality is structural."""
     return dataclasses.field(default=0, compare=False)
@@ -49,6 +58,8 @@ class Text:
     def __post_init__(self) -> None:
         if not self.quoted and not self.text:
             raise ValueError("an unquoted value is never empty")
+        if not self.quoted and self.text.strip(TRIMMED) != self.text:
+            raise ValueError("an unquoted value never starts or ends with white space")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,6 +79,9 @@ class Pattern:
             raise ValueError("a pattern holds at least one '*', so at least two parts")
         if self.parts == ("", ""):
             raise ValueError("a lone '*' is Exists, not a Pattern")
+        first, last = self.parts[0], self.parts[-1]
+        if first.lstrip(TRIMMED) != first or last.rstrip(TRIMMED) != last:
+            raise ValueError("a pattern never starts or ends with white space")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ Decisions where Kibana's grammar was only a description:
 - a range bound is one word that may hold ``:`` (``t > 2024-01-01T00:00:00Z``);
 - wildcards in field names are refused (Kibana expands them over the index mapping, which a
   stream of documents does not have); quoted field names are accepted, as in Kibana;
-- escaped whitespace (``\\t``, ``\\u0020``) at the ends of a value is kept (Kibana trims it);
+- as in Kibana, an unquoted value is trimmed once unescaped: escaped white space at its ends
+  (``\\t``, ``\\u0020``) is dropped, and a value of nothing else is the empty string;
 - as in Kibana, ``\\t``, ``\\r``, ``\\n`` are read before escaped keywords, so ``\\not`` is a
   newline and ``ot``: the word is ``\\NOT``, ``\\Not`` or ``"not"`` (``\\or``, ``\\and`` are fine).
 """
@@ -168,13 +169,22 @@ def _surrogates(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
+def _trimmed(pieces: list[str | None]) -> list[str | None]:
+    """An unquoted value's pieces without white space at its ends (Kibana's ``trim``)."""
+    first, last = pieces[0], pieces[-1]
+    if len(pieces) == 1:
+        return [(first or "").strip(nodes.TRIMMED)]
+    return [(first or "").lstrip(nodes.TRIMMED), *pieces[1:-1], (last or "").rstrip(nodes.TRIMMED)]
+
+
 def _leaf(token: lark.Token) -> nodes.Leaf:
     line, column = token.line or 0, token.column or 0
     if token.type == "QUOTED":
         return nodes.Text(_decode_quoted(token.value), True, line, column)
-    pieces = _decode_unquoted(token.value)
+    pieces = _trimmed(_decode_unquoted(token.value))
     if len(pieces) == 1:
-        return nodes.Text(pieces[0] or "", False, line, column)
+        # Only white space, trimmed away: the empty value (written ``""`` when rendered).
+        return nodes.Text(pieces[0] or "", not pieces[0], line, column)
     if pieces == ["", None, ""]:
         return nodes.Exists(line, column)
     return nodes.Pattern(tuple(piece for piece in pieces if piece is not None), line, column)
@@ -227,8 +237,9 @@ class _Builder(lark.Transformer[lark.Token, Any]):
         line, column = token.line or 0, token.column or 0
         if token.type == "QUOTED":
             return nodes.Text(_decode_quoted(token.value), True, line, column)
-        text = "".join(piece for piece in _decode_unquoted(token.value) if piece is not None)
-        return nodes.Text(text, False, line, column)
+        pieces = _trimmed(["".join(piece for piece in _decode_unquoted(token.value) if piece)])
+        text = pieces[0] or ""
+        return nodes.Text(text, not text, line, column)
 
     def field(self, children: list[lark.Token]) -> _Field:
         token = children[0]

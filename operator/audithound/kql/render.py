@@ -104,17 +104,13 @@ def _quoted(text: str) -> str:
 def _unquoted(pieces: Sequence[str | None]) -> str:
     """An unquoted value from its characters, ``None`` standing for a wildcard ``*``.
 
-    Spaces stay raw between other characters (``ua:foo bar``); at either end they would be
-    dropped by the lexer, so they are written ``\\u0020``.
+    Spaces stay raw (``ua:foo bar``): an unquoted value never starts or ends with one
+    (``nodes.TRIMMED``), so the lexer keeps every space it is given.
     """
-    solid = [i for i, piece in enumerate(pieces) if piece != " "]
-    first, last = (solid[0], solid[-1]) if solid else (len(pieces), -1)
     out: list[str] = []
-    for i, piece in enumerate(pieces):
+    for piece in pieces:
         if piece is None:
             out.append("*")
-        elif piece == " ":
-            out.append(" " if first < i < last else "\\u0020")
         elif piece in parser.SPECIAL_CHARACTERS:
             out.append("\\" + piece)
         else:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from audithound.kql import documents
+from audithound.normalize import catalogue
 
 AUDIT: Final = "kubernetes.audit"
 DATASET: Final = "kubernetes.audit_logs"
@@ -386,6 +387,11 @@ class AuditEventAccess:
     def everything(self) -> documents.Getter:
         return self._compile("").subtree
 
+    def kind(self, field: str) -> str | None:
+        """The field's type in Elastic's mapping (the catalogue), None outside it."""
+        entry = catalogue.lookup(field)
+        return None if entry is None or entry.type == "object" else entry.type
+
     def _compile(self, field: str) -> _Compiled:
         if field in CONSTANTS:
             return _constant(CONSTANTS[field])
@@ -645,6 +651,9 @@ class _Within:
 
     def everything(self) -> documents.Getter:
         return self._outer._compile(self._prefix[:-1]).subtree
+
+    def kind(self, field: str) -> str | None:
+        return self._outer.kind(self._prefix + field)
 
 
 def document(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import pydantic
 
 from audithound.api import rule as rule_api
-from audithound.kql import analysis, codegen, compiler, errors, nodes, parser
+from audithound.kql import analysis, codegen, compiler, errors, nodes, parser, typed
 from audithound.normalize import catalogue, view
 from audithound.rules import problems as rule_problems
 
@@ -193,6 +193,17 @@ def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = No
     try:
         compiled = _compile(name, generation, model, tree)
         found = _query_warnings(model, tree)
+    except errors.KqlQueryError as error:
+        # A query Elasticsearch refuses on these field types: the rule's error, at the value.
+        problem = rule_problems.Problem(
+            "error",
+            error.message,
+            path="spec.query",
+            line=error.line,
+            column=error.column,
+            excerpt=errors.excerpt(model.query, error.line, error.column),
+        )
+        return Outcome(name, None, (problem,))
     except Exception as error:
         problem = _unexpected("the query could not be compiled", error)
         position = _failing_position(tree)
@@ -213,7 +224,13 @@ def _compile(
         spec=model,
         query=tree,
         fields=tuple(dict.fromkeys(field for field, _, _ in analysis.fields(tree))),
-        required=analysis.required_values(tree),
+        # Exact strings say nothing of a typed field (``10.0.0.1`` also matches
+        # ``::ffff:10.0.0.1``, a date covers a span), so only untyped fields index rules.
+        required={
+            field: values
+            for field, values in analysis.required_values(tree).items()
+            if _ACCESS.kind(field) is None or not typed.refuses_values(_ACCESS.kind(field))
+        },
     )
     # The rule set runs every rule in one generated function (``rules.ruleset``): generating
     # this rule's part alone here means that nothing in it can fail the function all rules share.

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from audithound.kql import codegen, nodes
+from audithound.kql import codegen, dates, nodes
 from audithound.normalize import view
 from audithound.rules import compiler
 
@@ -83,7 +83,10 @@ class RuleSet:
             if guard is not None:
                 self.index_fields[rule.name] = guard[0]
             entries.append((rule.query, guard, rule))
-        self._generated = codegen.Generated(entries, _ACCESS)
+        #: The time ``now`` stands for in the rules' date math: the evaluator sets it per event
+        #: when ``clock.used`` says that a rule reads it.
+        self.clock = dates.Clock()
+        self._generated = codegen.Generated(entries, _ACCESS, clock=self.clock)
         #: Rules left out because their code could not be generated. ``compile_rule`` already
         #: generated each rule alone, so this stays empty; if not, those rules never match
         #: and the others run.
