@@ -57,6 +57,36 @@ def test_invalid_rule_is_reported_and_isolated_then_fixed_then_deleted(
     kube.kubectl("delete", "detectionrule", good)
 
 
+def test_typed_fields_on_the_real_api_servers_events(kube: Kube, operator: Operator) -> None:
+    """A CIDR on source.ip matches the API server's own record of a local request, a date
+    bound with date math the operator's read time; a wildcard on the ip field is Invalid,
+    with its position, as Elasticsearch refuses it."""
+    tag = uuid.uuid4().hex[:8]
+    local, refused = f"typed-local-{tag}", f"typed-refused-{tag}"
+    kube.apply(
+        rule_manifest(
+            local,
+            f'source.ip:(127.0.0.0/8 or "::1") and not source.ip:10.0.0.0/8'
+            f" and kubernetes.audit.stageTimestamp >= now-10m"
+            f" and kubernetes.audit.responseStatus.code < 399.5"
+            f" and user_agent.original:typed-{tag}/*",
+        )
+    )
+    kube.apply(rule_manifest(refused, f"source.ip:127.* and user_agent.original:typed-{tag}/*"))
+    condition = eventually(lambda: ready(kube, refused), what="the refused rule's status")
+    assert (condition["status"], condition["reason"]) == ("False", "QueryInvalid")
+    assert condition["message"].startswith(
+        "spec.query: line 1, column 11: source.ip is an ip field: Elasticsearch refuses "
+        "wildcard queries on it"
+    )
+    assert eventually(lambda: ready(kube, local), what="the local rule")["status"] == "True"
+    sent = f"typed-{tag}/1"
+    kube.admin_get("/api/v1/namespaces/default/configmaps", sent)
+    (alert,) = eventually(lambda: kube.alerts_with_agent(sent), what="the CIDR rule's alert")
+    assert alert["spec"]["rule"]["name"] == local
+    kube.kubectl("delete", "detectionrule", local, refused)
+
+
 def test_max_signals_drops_and_says_so(kube: Kube, operator: Operator) -> None:
     tag = uuid.uuid4().hex[:8]
     name, prefix = f"capped-{tag}", f"capped-{tag}"
