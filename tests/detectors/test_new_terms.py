@@ -137,3 +137,18 @@ def test_old_terms_are_evicted_as_time_passes() -> None:
     detector.observe(event(0, userAgent="b"), DAY / 2, True)
     detector.advance(DAY + 1)
     assert detector.size().held == 1
+
+
+def test_an_address_is_one_term_however_it_is_written() -> None:
+    spec = {"type": "new_terms", "newTermsFields": ["source.ip"], "historyWindowStart": "now-7d"}
+    events = [
+        event(0, sourceIPs=["10.0.0.1"]),
+        event(60, sourceIPs=["::ffff:10.0.0.1"]),
+        event(120, sourceIPs=["2001:DB8:0:0:0:0:0:1"]),
+        event(180, sourceIPs=["2001:db8::1"]),
+    ]
+    found = recording.alerts([rule(**spec)], events)
+    assert [alert["spec"]["group"]["source.ip"] for alert in found] == [  # type: ignore[index]
+        "10.0.0.1",
+        "2001:db8::1",
+    ]

@@ -4,7 +4,9 @@ Fed by: the field names of a rule (``newTermsFields``, ``threshold.field``) and 
 its query matched. Feeds: those detectors, with each combination of the fields' values and a
 short digest of it.
 
-Elastic aggregates these fields as ``keyword``s: a term is the field's value as text, every
+Elastic aggregates these fields by their type: a term is the field's value as text (an
+``ip`` field's address as Elasticsearch shows it, so ``::ffff:10.0.0.1`` and ``10.0.0.1`` are
+one term), every
 value of an array counts, and for several fields each combination of their values is a term
 (the cartesian product, at most :data:`MAX_COMBINATIONS` per event, as Elastic caps it). An
 event missing one of the fields has no term. State keeps digests, never the values: a term can
@@ -18,6 +20,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from audithound.kql import ips
 from audithound.normalize import view
 
 #: Most combinations of values taken from one event (Kibana's new terms rule: 100).
@@ -38,6 +41,10 @@ def keyword(value: Any) -> str:
     return value if type(value) is str else str(value)
 
 
+def _address(value: Any) -> str:
+    return ips.canonical(keyword(value))
+
+
 def digest(term: Term) -> str:
     """A 128-bit digest of a term, as hex (the state's key for it)."""
     return hashlib.blake2b("\0".join(term).encode(), digest_size=16).hexdigest()
@@ -51,14 +58,17 @@ class Terms:
         self._getters: tuple[Callable[[Any], list[Any]], ...] = tuple(
             _ACCESS.values(field) for field in self.fields
         )
+        self._texts: tuple[Callable[[Any], str], ...] = tuple(
+            _address if _ACCESS.kind(field) == "ip" else keyword for field in self.fields
+        )
 
     def of(self, event: Mapping[str, Any]) -> list[Term]:
         """Every combination of the fields' values in ``event`` (distinct, in order)."""
         if not self._getters:
             return [()]
         columns = []
-        for get in self._getters:
-            values = list(dict.fromkeys(keyword(value) for value in get(event)))
+        for get, text in zip(self._getters, self._texts, strict=True):
+            values = list(dict.fromkeys(text(value) for value in get(event)))
             if not values:
                 return []
             columns.append(values)

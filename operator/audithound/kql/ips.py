@@ -64,3 +64,17 @@ def of_value(value: object) -> int | None:
         _memo.clear()
     converted = _memo[value] = address(value)
     return converted
+
+
+def canonical(text: str) -> str:
+    """An address as Elasticsearch shows an ``ip`` term: IPv4 for an IPv4-mapped address,
+    IPv6 compressed and in lower case; text that is no address is returned as it is."""
+    if "%" in text:
+        return text
+    try:
+        parsed = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if parsed.version == 6 and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(parsed)
