@@ -95,12 +95,13 @@ def parse(text: str, *, round_up: bool) -> int | None:
     year = int(parts["year"])
     month = int(parts["month"] or 1)
     day = int(parts["day"] or 1)
-    fill = round_up
-    hour = int(parts["hour"]) if parts["hour"] else (23 if fill else 0)
-    minute = int(parts["minute"]) if parts["minute"] else (59 if fill else 0)
-    second = int(parts["second"]) if parts["second"] else (59 if fill else 0)
+    hour = int(parts["hour"]) if parts["hour"] else (23 if round_up else 0)
+    minute = int(parts["minute"]) if parts["minute"] else (59 if round_up else 0)
+    second = int(parts["second"]) if parts["second"] else (59 if round_up else 0)
     # A fraction counts to the millisecond (further digits are dropped); none is filled.
-    millis = int(parts["fraction"].ljust(3, "0")[:3]) if parts["fraction"] else (999 if fill else 0)
+    millis = (
+        int(parts["fraction"].ljust(3, "0")[:3]) if parts["fraction"] else (999 if round_up else 0)
+    )
     if not (1 <= month <= 12 and hour <= 23 and minute <= 59 and second <= 59):
         return None
     if year < 1 or day < 1 or day > calendar.monthrange(year, month)[1]:
@@ -200,8 +201,9 @@ def compile_expression(text: str) -> Expression:
         position = step.end()
     expression = Expression(anchor, tuple(steps), None)
     # Try it once, now: an amount that leaves the calendar is an error here, not per event.
-    expression.resolve(Clock().now(), round_up=False)
-    expression.resolve(Clock().now(), round_up=True)
+    now = Clock().now()
+    expression.resolve(now, round_up=False)
+    expression.resolve(now, round_up=True)
     return expression
 
 

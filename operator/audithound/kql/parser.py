@@ -237,8 +237,8 @@ class _Builder(lark.Transformer[lark.Token, Any]):
         line, column = token.line or 0, token.column or 0
         if token.type == "QUOTED":
             return nodes.Text(_decode_quoted(token.value), True, line, column)
-        pieces = _trimmed(["".join(piece for piece in _decode_unquoted(token.value) if piece)])
-        text = pieces[0] or ""
+        pieces = _decode_unquoted(token.value)
+        text = "".join(piece for piece in pieces if piece).strip(nodes.TRIMMED)
         return nodes.Text(text, not text, line, column)
 
     def field(self, children: list[lark.Token]) -> _Field:

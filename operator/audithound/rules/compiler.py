@@ -179,15 +179,7 @@ def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = No
     try:
         tree = parser.parse(model.query)
     except errors.KqlSyntaxError as error:
-        problem = rule_problems.Problem(
-            "error",
-            error.message,
-            path="spec.query",
-            line=error.line,
-            column=error.column,
-            excerpt=error.excerpt,
-        )
-        return Outcome(name, None, (problem,))
+        return Outcome(name, None, (_query_error(model.query, error),))
     except Exception as error:
         return Outcome(name, None, (_unexpected("the query could not be parsed", error),))
     try:
@@ -195,15 +187,7 @@ def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = No
         found = _query_warnings(model, tree)
     except errors.KqlQueryError as error:
         # A query Elasticsearch refuses on these field types: the rule's error, at the value.
-        problem = rule_problems.Problem(
-            "error",
-            error.message,
-            path="spec.query",
-            line=error.line,
-            column=error.column,
-            excerpt=errors.excerpt(model.query, error.line, error.column),
-        )
-        return Outcome(name, None, (problem,))
+        return Outcome(name, None, (_query_error(model.query, error),))
     except Exception as error:
         problem = _unexpected("the query could not be compiled", error)
         position = _failing_position(tree)
@@ -229,13 +213,27 @@ def _compile(
         required={
             field: values
             for field, values in analysis.required_values(tree).items()
-            if _ACCESS.kind(field) is None or not typed.refuses_values(_ACCESS.kind(field))
+            if not typed.refuses_values(_ACCESS.kind(field))
         },
     )
     # The rule set runs every rule in one generated function (``rules.ruleset``): generating
     # this rule's part alone here means that nothing in it can fail the function all rules share.
     codegen.generate([(tree, None, name)], _ACCESS)
     return compiled
+
+
+def _query_error(
+    query: str, error: errors.KqlSyntaxError | errors.KqlQueryError
+) -> rule_problems.Problem:
+    """A query that cannot run, as the rule's error at the line and column the error names."""
+    return rule_problems.Problem(
+        "error",
+        error.message,
+        path="spec.query",
+        line=error.line,
+        column=error.column,
+        excerpt=errors.excerpt(query, error.line, error.column),
+    )
 
 
 def _unexpected(what: str, error: Exception) -> rule_problems.Problem:
