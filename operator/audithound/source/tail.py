@@ -707,7 +707,11 @@ class Tailer:
         live = self._live
         # While the live file's first bytes are unknown, a copy of content never seen (written,
         # copied and truncated between two looks) could appear with nothing else changing.
-        blind = live is None or not live.prefix
+        # And while they are fewer than a fingerprint: the copy is then how a truncation that
+        # regrew the file past where it was read shows (see :meth:`_rewritten`).
+        blind = live is None or len(live.prefix) < checkpoint.FINGERPRINT_BYTES
+        # The first bytes known before this look: a copy starts with them.
+        known = live.prefix if live is not None else b""
         truncated = live is not None and self._truncated(live)
         if self._watched is not None:
             self._check_watched(self._watched)
@@ -728,18 +732,13 @@ class Tailer:
             return False
         self._listing = listing
         files = self._naming.backups(listing)
+        fresh = self._fresh(files)
+        if live is not None and not truncated and not moved:
+            truncated = self._rewritten(live, known, fresh)
         if truncated and live is not None:
-            prefix, offset, read_offset, seen = (
-                live.prefix,
-                live.offset,
-                live.read_offset,
-                live.seen,
-            )
+            offset, read_offset, seen = live.offset, live.read_offset, live.seen
             live.rewind()
-            fresh = self._fresh(files)
-            self._follow_copy(live.file.path, prefix, offset, read_offset, seen, files, fresh)
-        else:
-            fresh = self._fresh(files)
+            self._follow_copy(live.file.path, known, offset, read_offset, seen, files, fresh)
         if moved and live is not None:
             # Drained to its end, then closed, like any backup: a rotator that renames closes
             # the file first (lumberjack) or has the writer reopen its log (logrotate).
@@ -779,6 +778,27 @@ class Tailer:
             return True
         live.seen = size
         live.grow_prefix(head)
+        return False
+
+    def _rewritten(
+        self, live: _Reader, known: bytes, fresh: list[tuple[backups.File, bytes | None]]
+    ) -> bool:
+        """Whether the live file was copied, truncated and written again between two looks,
+        growing past where it was read: neither its size nor the few first bytes known tell
+        then, but a new backup holds those bytes (``known``, before this look) followed by
+        others than the file holds now.
+
+        A copy that agrees with the live file is no sign: logrotate copies before it
+        truncates, and the truncation shows later.
+        """
+        if not known or len(known) >= checkpoint.FINGERPRINT_BYTES:
+            return False
+        now = live.head()
+        for _, head in fresh:
+            if head and head.startswith(known):
+                common = min(len(head), len(now))
+                if head[:common] != now[:common]:
+                    return True
         return False
 
     def _fresh(self, files: list[backups.File]) -> list[tuple[backups.File, bytes | None]]:
@@ -838,11 +858,14 @@ class Tailer:
         ``prefix`` is the live file's first bytes before, ``offset`` where its next line
         started, ``read_offset`` how far it was read and ``seen`` how large it was seen.
         """
-        copy = None
-        for file in reversed(files):
-            if backups.same_start(self._head_of(file), prefix):
-                copy = file
-                break
+        # The oldest backup new since the last look that starts so: later ones are later
+        # rotations (two between looks). Else the newest that does: copied and listed before
+        # that look, truncated only after it.
+        candidates = [file for file, _ in fresh] + list(reversed(files))
+        copy = next(
+            (file for file in candidates if backups.same_start(self._head_of(file), prefix)),
+            None,
+        )
         if copy is None:
             self._note_truncated(path, read_offset)
             if seen > offset:
