@@ -131,6 +131,8 @@ def _summary(stats: files.ReadStats, scan: pipeline.Pipeline, seconds: float) ->
         extra = []
         if dropped := scan.limiter.dropped_total[name]:
             extra.append(f"{dropped:,} dropped at maxSignals {scan.rule(name).spec.max_signals}")
+        if excepted := scan.limiter.excepted_total[name]:
+            extra.append(f"{excepted:,} excepted")
         if duplicates := scan.counts.duplicates[name]:
             extra.append(f"{duplicates:,} duplicates")
         if failures := scan.evaluator.failures[name]:

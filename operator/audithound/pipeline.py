@@ -7,9 +7,11 @@ pipeline takes their matches in file order through :meth:`Pipeline.detect`) and
 :meth:`Pipeline.deliver` empties; and the checkpoint, with the detectors' state
 (:meth:`Pipeline.snapshot`).
 
-Per event: the rule set's generated function says which rules match (``evaluate``); each
-matching rule's detector (``detectors``) turns the match into findings; ``maxSignals``
-admits them (``alerts.limits``); each becomes an alert named by its identity
+Per event: the rule set's generated function says which rules match (``evaluate``); a match
+that one of the rule's exception items holds for is counted as excepted and goes no further
+(``rules.exceptions``); each remaining match goes to the rule's detector (``detectors``),
+which turns it into findings; ``maxSignals`` admits them (``alerts.limits``); each becomes
+an alert named by its identity
 (``alerts.evidence``, ``alerts.identity``) and waits in the outbox. Delivering hands the
 outbox to the sink, concurrently when the sink allows; an alert that could not be written
 stays in the outbox for the next :meth:`Pipeline.deliver`, so a failed write never loses a
@@ -102,6 +104,7 @@ class Totals:
     duplicates: collections.Counter[str]
     rejected: collections.Counter[str]
     dropped: collections.Counter[str]
+    excepted: collections.Counter[str]
     failures: collections.Counter[str]
 
 
@@ -210,6 +213,8 @@ class Pipeline:
         if self.evaluator.rules.clock.used:
             self.evaluator.at(event)  # history: ``now`` is the event's own time
         matched = [rule for rule in self.evaluator.rules.match(event, failed) if rule.name in names]
+        # Excepted events are no history either: Kibana's exception filter is on every search.
+        matched = [rule for rule in matched if not self._is_excepted(rule, event)]
         if not matched:
             return
         at = self._event_seconds(event, None)
@@ -263,7 +268,13 @@ class Pipeline:
         at = (moment or read_at or detected).timestamp()
         when = read_at or moment or detected
         alerting = self.alerts_from is None or at >= self.alerts_from
+        rules = self.evaluator.rules
+        if rules.excepted and rules.clock.used:
+            self.evaluator.at(event, read_at)  # ``scan --jobs``: matched in a worker
         for rule in matched:
+            if rule.name in rules.excepted and self._is_excepted(rule, event):
+                self.limiter.except_(rule, when)
+                continue
             detector = self._slots[rule.name].detector
             if detector.stateful:
                 self.state_version += 1
@@ -276,6 +287,18 @@ class Pipeline:
                 self._admit(rule, finding, when, detected)
         if at - self._advanced >= ADVANCE_EVERY_SECONDS:
             self.advance(at)
+
+    def _is_excepted(self, rule: compiler.CompiledRule, event: Mapping[str, Any]) -> bool:
+        """Whether an exception item of ``rule`` holds for ``event``. One that raises counts
+        as the rule's failure and excepts nothing: a broken exception never hides an alert."""
+        test = self.evaluator.rules.excepted.get(rule.name)
+        if test is None:
+            return False
+        try:
+            return test(event)
+        except Exception:
+            self._failed(rule, "exceptions")
+            return False
 
     def advance(self, now: float) -> None:
         """Event time reached ``now`` (seconds): detectors drop what left their windows."""
@@ -430,6 +453,7 @@ class Pipeline:
                 duplicates=collections.Counter(self.counts.duplicates),
                 rejected=collections.Counter(self.counts.rejected),
                 dropped=collections.Counter(self.limiter.dropped_total),
+                excepted=collections.Counter(self.limiter.excepted_total),
                 failures=collections.Counter(self.evaluator.failures),
             )
 

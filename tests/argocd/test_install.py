@@ -89,6 +89,7 @@ def test_operator_kustomization_orders_and_protects_the_crds() -> None:
     others = {key: value for key, value in annotations.items() if key not in crds}
 
     assert {name for _, name in crds} == {
+        "detectionexceptions.audithound.io",
         "detectionrules.audithound.io",
         "securityalerts.audithound.io",
     }

@@ -190,7 +190,7 @@ def test_duplicate_keys_of_other_kinds_are_not_ours_to_refuse(tmp_path: pathlib.
         ),
         (
             "tags: [y, n]",
-            "9:10: rule r: error: spec.tags.0: Input should be a valid string, not a boolean",
+            "9:10: rule r: error: spec.tags[0]: Input should be a valid string, not a boolean",
         ),
         (
             "riskScore: 1" + "1" * 4300,

@@ -207,4 +207,4 @@ def test_an_empty_document_is_skipped() -> None:
 def test_nan_is_still_reported_in_a_list() -> None:
     (document,), _ = manifests.read("a: [1, .nan]\n")
     assert math.isnan(document.value["a"][1])
-    assert [p.path for p in document.problems] == ["a.1"]
+    assert [p.path for p in document.problems] == ["a[1]"]

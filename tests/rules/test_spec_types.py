@@ -26,7 +26,7 @@ def errors(**spec: Any) -> list[str]:
         ("enabled", 0, "spec.enabled: Input should be a valid boolean, not an integer"),
         ("description", 5, "spec.description: Input should be a valid string, not an integer"),
         ("tags", "a", "spec.tags: Input should be a valid list, not a string"),
-        ("tags", ["a", None], "spec.tags.1: Input should be a valid string, not null"),
+        ("tags", ["a", None], "spec.tags[1]: Input should be a valid string, not null"),
         ("maxSignals", False, "spec.maxSignals: Input should be a valid integer, not a boolean"),
     ],
 )
@@ -62,5 +62,5 @@ def test_null_of_an_unknown_field_is_still_unknown() -> None:
 def test_nested_models_are_strict_too() -> None:
     threat = [{"tactic": {"id": "TA0001", "name": "Initial Access", "reference": 1}}]
     assert errors(threat=threat) == [
-        "spec.threat.0.tactic.reference: Input should be a valid string, not an integer"
+        "spec.threat[0].tactic.reference: Input should be a valid string, not an integer"
     ]

@@ -27,6 +27,8 @@ class RuleCounts:
     alerts: int = 0
     duplicates: int = 0
     dropped: int = 0
+    #: Matches an exception item silenced (they never reached the detector).
+    excepted: int = 0
 
     @property
     def limit_reached(self) -> bool:
@@ -39,6 +41,7 @@ class Limiter:
     def __init__(self) -> None:
         self.current: dict[str, RuleCounts] = {}
         self.dropped_total: collections.Counter[str] = collections.Counter()
+        self.excepted_total: collections.Counter[str] = collections.Counter()
 
     def _counts(self, rule: compiler.CompiledRule, at: datetime.datetime) -> RuleCounts:
         seconds = rule.interval.total_seconds()
@@ -62,6 +65,11 @@ class Limiter:
             return False
         counts.alerts += 1
         return True
+
+    def except_(self, rule: compiler.CompiledRule, at: datetime.datetime) -> None:
+        """Count a match of ``rule`` at ``at`` that an exception item silenced."""
+        self._counts(rule, at).excepted += 1
+        self.excepted_total[rule.name] += 1
 
     def unadmit_duplicate(self, rule: compiler.CompiledRule) -> None:
         """An admitted alert turned out to exist already: it does not use up the limit."""

@@ -154,6 +154,9 @@ class ExecutionSummary(Model):
     dropped: int = pydantic.Field(
         default=0, description="Matches not alerted because maxSignals was reached."
     )
+    excepted: int = pydantic.Field(
+        default=0, description="Matches that an exception item silenced (no alert, no state)."
+    )
     max_signals_reached: bool = pydantic.Field(
         default=False, description="Whether the interval hit maxSignals."
     )

@@ -20,6 +20,10 @@ COMPILED = "Compiled"  # True: the query compiled; warnings, if any, are in the 
 QUERY_INVALID = "QueryInvalid"  # False: the query does not parse; message has the position.
 SPEC_INVALID = "SpecInvalid"  # False: a spec field is invalid (schema-valid but unusable).
 DISABLED = "Disabled"  # False: spec.enabled is false.
+EXCEPTIONS_INVALID = "ExceptionsInvalid"  # False: an exception item cannot be applied.
+EXCEPTION_LIST_MISSING = (
+    "ExceptionListMissing"  # False: a DetectionException it needs is not there.
+)
 
 
 def set_condition(

@@ -1,8 +1,8 @@
 """CustomResourceDefinitions generated from the pydantic models.
 
-Fed by: the resource models (``api.rule``, ``api.alert``) and their table of names, columns
-and scope below. Feeds: ``audithound crds`` and the files in ``crds/``, which a test
-regenerates and compares, so the committed CRDs can never drift from the models.
+Fed by: the resource models (``api.rule``, ``api.exceptions``, ``api.alert``) and their table
+of names, columns and scope below. Feeds: ``audithound crds`` and the files in ``crds/``,
+which a test regenerates and compares, so the committed CRDs can never drift from the models.
 
 pydantic writes JSON Schema; Kubernetes wants a *structural* OpenAPI v3 schema: every node
 typed, no ``$ref``, no ``anyOf`` with ``null``, no ``title``, and ``additionalProperties``
@@ -17,7 +17,7 @@ from typing import Any
 import pydantic
 import yaml
 
-from audithound.api import alert, rule
+from audithound.api import alert, exceptions, rule
 
 GROUP = "audithound.io"
 VERSION = "v1alpha1"
@@ -61,6 +61,20 @@ DEFINITIONS: tuple[Definition, ...] = (
             Column("Risk", ".spec.riskScore", "integer"),
             Column("Type", ".spec.type"),
             Column("Enabled", ".spec.enabled", "boolean"),
+            Column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+            Column("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
+            Column("Message", '.status.conditions[?(@.type=="Ready")].message', priority=1),
+            AGE,
+        ),
+    ),
+    Definition(
+        model=exceptions.DetectionException,
+        kind="DetectionException",
+        plural="detectionexceptions",
+        short_names=("dexc",),
+        columns=(
+            Column("Items", ".status.items", "integer"),
+            Column("Values", ".status.values", "integer"),
             Column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
             Column("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
             Column("Message", '.status.conditions[?(@.type=="Ready")].message', priority=1),
@@ -123,6 +137,8 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = _structural(value, defs)
     if out.get("x-kubernetes-preserve-unknown-fields"):
         out.pop("additionalProperties", None)
+        if out.get("default", ...) is None:  # an open field left out is absent, not null
+            del out["default"]
     if "enum" in out and "type" not in out:
         out["type"] = "string"
     return out

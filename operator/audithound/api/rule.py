@@ -17,6 +17,7 @@ import pydantic
 import pydantic_core
 
 from audithound.api import common
+from audithound.api import exceptions as exception_api
 
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -267,6 +268,17 @@ class DetectionRuleSpec(common.StrictModel):
     )
     threshold: Threshold | None = pydantic.Field(
         default=None, description="threshold: the grouping and the count that alert."
+    )
+    exceptions: list[exception_api.ExceptionItem] = pydantic.Field(
+        default_factory=list,
+        max_length=exception_api.ITEMS_MAX,
+        description="Exception items (Kibana's): a match that meets every entry of some item "
+        "raises no alert, and counts as excepted.",
+    )
+    exceptions_list: list[exception_api.ExceptionListReference] = pydantic.Field(
+        default_factory=list,
+        max_length=20,
+        description="DetectionExceptions whose items apply to this rule too.",
     )
     tags: list[str] = pydantic.Field(default_factory=list)
     threat: list[Threat] = pydantic.Field(default_factory=list, description="MITRE ATT&CK mapping.")

@@ -98,6 +98,7 @@ class OperatorCollector(registry.Collector):
             ("audithound_alert_duplicates", "Alerts that existed already.", totals.duplicates),
             ("audithound_alerts_rejected", "Alerts the API server refused.", totals.rejected),
             ("audithound_alerts_dropped", "Findings over maxSignals.", totals.dropped),
+            ("audithound_matches_excepted", "Matches an exception item silenced.", totals.excepted),
             ("audithound_rule_failures", "Events a rule failed on.", totals.failures),
         ):
             family = core.CounterMetricFamily(name, help_text, labels=["rule"])

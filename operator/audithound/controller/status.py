@@ -20,7 +20,7 @@ MESSAGE_LIMIT = 1000
 def _ready(outcome: compiler.Outcome, enabled: bool) -> tuple[common.ConditionStatus, str, str]:
     errors = outcome.errors
     if errors:
-        reason = (
+        reason = next((problem.reason for problem in errors if problem.reason), "") or (
             conditions.QUERY_INVALID
             if any(problem.path == "spec.query" for problem in errors)
             else conditions.SPEC_INVALID

@@ -49,6 +49,7 @@ def current(loop: tailing.TailLoop, active: Iterable[str]) -> dict[str, dict[str
             "alertsCreated": counts.alerts,
             "duplicates": counts.duplicates,
             "dropped": counts.dropped,
+            "excepted": counts.excepted,
             "maxSignalsReached": counts.limit_reached,
             "failures": summary.failures,
         }

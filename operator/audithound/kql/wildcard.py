@@ -13,6 +13,7 @@ Matching is case-sensitive and anchored at both ends, like a keyword field's wil
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 Matcher = Callable[[str], bool]
@@ -64,3 +65,70 @@ def compile_glob(parts: Sequence[str]) -> Matcher:
 
 def _anything(value: str) -> bool:
     return True
+
+
+#: Elasticsearch's ``wildcard`` query syntax (Lucene's): ``*`` any run of characters, ``?``
+#: exactly one, a backslash makes the next character literal (a trailing one is itself).
+_ANY_RUN, _ANY_ONE, _ESCAPE = "*", "?", "\\"
+
+
+def compile_wildcard(pattern: str) -> Matcher:
+    """A matcher for a pattern in the ``wildcard`` query's syntax (``*``, ``?``, ``\\``), as
+    exception items use it: case-sensitive, anchored at both ends, linear in the value.
+
+    ``*`` splits the pattern into pieces of fixed length (``?`` is one character of a piece),
+    so the leftmost-match argument above still holds: each middle piece is searched once,
+    leftmost, from where the previous one ended. Without ``?`` this is :func:`compile_glob`.
+    """
+    pieces: list[list[str | None]] = [[]]  # None stands for ``?``
+    characters = iter(pattern)
+    for character in characters:
+        if character == _ESCAPE:
+            pieces[-1].append(next(characters, _ESCAPE))
+        elif character == _ANY_RUN:
+            pieces.append([])
+        elif character == _ANY_ONE:
+            pieces[-1].append(None)
+        else:
+            pieces[-1].append(character)
+    if all(token is not None for piece in pieces for token in piece):
+        literal = ["".join(token for token in piece if token is not None) for piece in pieces]
+        if len(literal) == 1:
+            (only,) = literal
+            return lambda value: value == only
+        return compile_glob(literal)
+    return _pieces_matcher([(_piece_regex(piece), len(piece)) for piece in pieces])
+
+
+def _piece_regex(piece: list[str | None]) -> re.Pattern[str]:
+    """One piece between ``*`` as a regex of fixed length: literals and ``.`` (``?``)."""
+    return re.compile(
+        "".join("." if token is None else re.escape(token) for token in piece), re.DOTALL
+    )
+
+
+def _pieces_matcher(pieces: list[tuple[re.Pattern[str], int]]) -> Matcher:
+    """Pieces of fixed length (regex, length) between ``*``, matched as explained above."""
+    if len(pieces) == 1:
+        ((whole, _),) = pieces
+        return lambda value: whole.fullmatch(value) is not None
+    (first, head), (last, tail) = pieces[0], pieces[-1]
+    middle = pieces[1:-1]
+    shortest = sum(length for _, length in pieces)
+
+    def match(value: str) -> bool:
+        size = len(value)
+        if size < shortest or first.match(value) is None:
+            return False
+        end = size - tail
+        if last.fullmatch(value, end) is None:
+            return False
+        position = head
+        for piece, length in middle:
+            found = piece.search(value, position, end)
+            if found is None:
+                return False
+            position = found.start() + length
+        return True
+
+    return match

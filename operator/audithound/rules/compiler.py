@@ -22,6 +22,7 @@ import pydantic
 from audithound.api import rule as rule_api
 from audithound.kql import analysis, codegen, compiler, errors, nodes, parser, typed
 from audithound.normalize import catalogue, view
+from audithound.rules import exceptions
 from audithound.rules import problems as rule_problems
 
 #: One access object for every rule: it holds no per-event state.
@@ -53,6 +54,8 @@ class CompiledRule:
     fields: tuple[str, ...]
     #: Fields that must hold one of these exact values for the query to match (rule index).
     required: Mapping[str, frozenset[str]]
+    #: Exception items (its own, then its exception lists'): a match one holds for is excepted.
+    exceptions: tuple[exceptions.Item, ...] = ()
 
     @property
     def rule_id(self) -> str:
@@ -115,7 +118,9 @@ _JSON_TYPES = {
 def _spec_problems(error: pydantic.ValidationError) -> list[rule_problems.Problem]:
     found = []
     for item in error.errors():
-        path = ".".join(["spec", *(str(part) for part in item["loc"])])
+        path = "spec" + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]
+        )
         message = item["msg"]
         if item["type"].endswith("_type") and type(item["input"]) in _JSON_TYPES:
             message += f", not {_JSON_TYPES[type(item['input'])]}"
@@ -162,7 +167,12 @@ def _query_warnings(spec: rule_api.DetectionRuleSpec, tree: Any) -> list[rule_pr
     return found
 
 
-def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = None) -> Outcome:
+def compile_rule(
+    name: str,
+    spec: Mapping[str, Any],
+    generation: int | None = None,
+    library: exceptions.Library = exceptions.EMPTY,
+) -> Outcome:
     """Validate a rule's spec and compile its query; collect every problem at once.
 
     Never raises (short of ``KeyboardInterrupt``): whatever goes wrong with one rule becomes
@@ -183,8 +193,16 @@ def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = No
     except Exception as error:
         return Outcome(name, None, (_unexpected("the query could not be parsed", error),))
     try:
-        compiled = _compile(name, generation, model, tree)
-        found = _query_warnings(model, tree)
+        items, excepting = exceptions.build(
+            model.exceptions, model.exceptions_list, library, _ACCESS
+        )
+    except Exception as error:
+        return Outcome(name, None, (_unexpected("the exceptions could not be built", error),))
+    if any(problem.is_error for problem in excepting):
+        return Outcome(name, None, tuple(excepting))
+    try:
+        compiled = _compile(name, generation, model, tree, items)
+        found = [*_query_warnings(model, tree), *excepting]
     except errors.KqlQueryError as error:
         # A query Elasticsearch refuses on these field types: the rule's error, at the value.
         return Outcome(name, None, (_query_error(model.query, error),))
@@ -200,13 +218,18 @@ def compile_rule(name: str, spec: Mapping[str, Any], generation: int | None = No
 
 
 def _compile(
-    name: str, generation: int | None, model: rule_api.DetectionRuleSpec, tree: nodes.Node
+    name: str,
+    generation: int | None,
+    model: rule_api.DetectionRuleSpec,
+    tree: nodes.Node,
+    items: tuple[exceptions.Item, ...],
 ) -> CompiledRule:
     compiled = CompiledRule(
         name=name,
         generation=generation,
         spec=model,
         query=tree,
+        exceptions=items,
         fields=tuple(dict.fromkeys(field for field, _, _ in analysis.fields(tree))),
         # Exact strings say nothing of a typed field (``10.0.0.1`` also matches
         # ``::ffff:10.0.0.1``, a date covers a span), so only untyped fields index rules.
@@ -241,7 +264,13 @@ def _unexpected(what: str, error: Exception) -> rule_problems.Problem:
     text = f"{type(error).__name__}: {error}"
     if len(text) > ERROR_TEXT_LIMIT:
         text = text[: ERROR_TEXT_LIMIT - 3] + "..."
-    path = "spec" if what.startswith("the spec") else "spec.query"
+    path = (
+        "spec"
+        if what.startswith("the spec")
+        else "spec.exceptions"
+        if what.startswith("the exceptions")
+        else "spec.query"
+    )
     return rule_problems.Problem(
         "error", f"{what} ({text}); this is a bug in AuditHound, please report it", path=path
     )

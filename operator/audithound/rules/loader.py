@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -70,9 +71,9 @@ def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
 
 
 def _locate(root: yaml.Node, path: str) -> yaml.Node | None:
-    """The YAML node at a dotted resource path (``spec.threat.0.tactic``), or its nearest parent."""
+    """The YAML node at a resource path (``spec.threat[0].tactic``), or its nearest parent."""
     node: yaml.Node | None = root
-    for part in path.split("."):
+    for part in re.findall(r"[^.\[\]]+", path):
         key: str | int = int(part) if part.isdigit() else part
         found = _child(node, key)
         if found is None:

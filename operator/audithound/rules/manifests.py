@@ -414,7 +414,10 @@ def _shortened(text: str) -> str:
 
 
 def _join(path: str, part: str | int) -> str:
-    return f"{path}.{part}" if path else str(part)
+    """``spec.tags`` and 1 -> ``spec.tags[1]``; ``spec`` and ``query`` -> ``spec.query``."""
+    if isinstance(part, int):
+        return f"{path}[{part}]"
+    return f"{path}.{part}" if path else part
 
 
 def read(text: str) -> tuple[list[Document], list[rule_problems.Problem]]:

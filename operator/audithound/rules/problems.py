@@ -31,6 +31,9 @@ class Problem:
     file: str = ""
     file_line: int | None = None
     file_column: int | None = None
+    #: The reason of the rule's Ready condition that this error implies, when not the one its
+    #: path implies (QueryInvalid for the query, else SpecInvalid).
+    reason: str = ""
 
     @property
     def is_error(self) -> bool:

@@ -27,7 +27,7 @@ from typing import Final
 
 from audithound.kql import codegen, dates, nodes
 from audithound.normalize import view
-from audithound.rules import compiler
+from audithound.rules import compiler, exceptions
 
 _ACCESS = view.AuditEventAccess()
 
@@ -87,6 +87,13 @@ class RuleSet:
         #: when ``clock.used`` says that a rule reads it.
         self.clock = dates.Clock()
         self._generated = codegen.Generated(entries, _ACCESS, clock=self.clock)
+        #: ``event -> bool`` by rule name, for rules with exception items: whether a match of
+        #: the rule is excepted (asked only of events the rule matched).
+        self.excepted: dict[str, exceptions.Predicate] = {}
+        for rule in self.rules:
+            test = exceptions.predicate(rule.exceptions, _ACCESS, self.clock)
+            if test is not None:
+                self.excepted[rule.name] = test
         #: Rules left out because their code could not be generated. ``compile_rule`` already
         #: generated each rule alone, so this stays empty; if not, those rules never match
         #: and the others run.
