@@ -119,8 +119,9 @@ def rules(namespace: str, user: str) -> list[dict[str, Any]]:
     of_user = f'user.name:"{user}"'
     credential = "kubernetes.audit.user.extra.authentication.kubernetes.io/credential-id"
     queries = {
-        "string-data": f"kubernetes.audit.requestObject.stringData.password:{PREFIX}*",
-        "secret-data": f"kubernetes.audit.responseObject.data.password:{B64_PREFIX}*",
+        # The API server logs a Secret's stringData merged into data, as base64.
+        "secret-request": f"kubernetes.audit.requestObject.data.password:{B64_PREFIX}*",
+        "secret-response": f"kubernetes.audit.responseObject.data.password:{B64_PREFIX}*",
         "configmap": f"kubernetes.audit.requestObject.data.password:{PREFIX}*",
         "pod-env": (
             "kubernetes.audit.requestObject.spec.containers:"
@@ -141,7 +142,7 @@ def rules(namespace: str, user: str) -> list[dict[str, Any]]:
             "new-password",
             f"kubernetes.audit.objectRef.resource:secrets and {in_namespace}",
             type="new_terms",
-            newTermsFields=["kubernetes.audit.requestObject.stringData.password"],
+            newTermsFields=["kubernetes.audit.requestObject.data.password"],
             historyWindowStart="now-1d",
         ),
         _rule(
