@@ -177,3 +177,39 @@ def test_long_strings_are_cut_visibly_and_a_secret_at_the_cut_goes() -> None:
     cut = evidence.excerpt(raw_event() | {"requestURI": split})["requestURI"]
     assert "p" * 10 not in cut and cut.startswith("/x?bbb")
     assert "&u=https://[REDACTED]…(+" in cut
+
+
+def test_a_group_from_a_body_or_a_users_extra_is_hidden_whole() -> None:
+    outcome = compiler.compile_rule(
+        "secret-values",
+        {
+            "type": "threshold",
+            "query": "kubernetes.audit.objectRef.resource:secrets",
+            "threshold": {"field": ["user.name"], "value": 1},
+            "severity": "low",
+            "riskScore": 10,
+        },
+    )
+    assert outcome.rule is not None
+    credential = "JTI=0f1e2d3c-credential"
+    group = (
+        ("kubernetes.audit.requestObject.data.password", SECRET),
+        ("kubernetes.audit.responseObject.data.password", SECRET),
+        ("kubernetes.audit.user.extra.authentication.kubernetes.io/credential-id", credential),
+        ("kubernetes.audit.impersonatedUser.extra.scopes", credential),
+        ("kubernetes.audit.annotations.patch_webhook_admission_k8s_io/round_0_index_0", SECRET),
+        # Evidence from a body that the field catalogue names for rules stays readable.
+        ("kubernetes.audit.requestObject.spec.containers.image", "registry.example/app:1"),
+        ("user.name", "system:serviceaccount:ci:deployer"),
+    )
+    raw = raw_event()
+    finding = findings.Finding(raw, ("k",), group=group, count=1)
+    built = evidence.build(outcome.rule, finding, DETECTED)
+    written = json.dumps(built)
+    assert SECRET not in written and credential not in written
+    assert list(built["spec"]["group"].values()) == [
+        *["[REDACTED]"] * 5,
+        "registry.example/app:1",
+        "system:serviceaccount:ci:deployer",
+    ]
+    assert "kubernetes.audit.requestObject.data.password=[REDACTED], " in built["spec"]["reason"]

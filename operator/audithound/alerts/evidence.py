@@ -4,7 +4,8 @@ Fed by: a compiled rule and a finding of its detector (the event that completed 
 finding of several events its group, count and members). Feeds: the sinks. The excerpt is an
 allowlist on purpose: request and response bodies, user ``extra`` attributes and any field
 not named here never leave the audit log, because they can carry secrets (a Secret's data,
-a token in a TokenRequest response). What the allowlist lets through can still carry a
+a token in a TokenRequest response); nor does the value of such a field when a stateful rule
+groups by it (the finding's ``group``). What the allowlist lets through can still carry a
 credential (a token in a query parameter, an exec command line, a user agent): every string
 of the excerpt goes through ``alerts.redact`` and is cut at :data:`TEXT_LIMIT`. The dict has
 the wire shape of ``api.alert.SecurityAlertSpec`` (a test holds the two together).
@@ -150,8 +151,41 @@ def _moment(seconds: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: Where the bodies and the authenticators' extra attributes are, as field paths, and the
+#: JSON patch a mutating webhook applied (part of a body: an injected env value). A stateful
+#: rule may group by a field there (a Secret's key, a ConfigMap's password, a credential id):
+#: the value that defines its finding is then one the excerpt leaves out, and only
+#: :data:`redact.MARKER` stands for it (the alert's name and ``auditIDs`` still tell findings
+#: apart and lead to the event in the log).
+_PRIVATE_FIELDS = tuple(
+    f"kubernetes.audit.{path}"
+    for path in (
+        "requestObject.",
+        "responseObject.",
+        "user.extra.",
+        "impersonatedUser.extra.",
+        "annotations.patch_webhook_admission_k8s_io/",
+    )
+)
+#: Fields of a body that are evidence, not secrets: the ones the field catalogue names for
+#: the rules of bench/ (an image, a privileged flag, a host path, a Service type, a role kind).
+_BODY_EVIDENCE = frozenset(
+    f"kubernetes.audit.{path}"
+    for path in (
+        "requestObject.spec.containers.image",
+        "requestObject.spec.containers.securityContext.privileged",
+        "requestObject.spec.volumes.hostPath.path",
+        "requestObject.spec.type",
+        "responseObject.roleRef.kind",
+    )
+)
+
+
 def _group_value(field: str, value: str) -> str:
-    """A value that defines a finding, as evidence: redacted and cut like the excerpt's."""
+    """A value that defines a finding, as evidence: redacted and cut like the excerpt's, or
+    hidden whole when it comes from a body or a user's extra attributes."""
+    if field.startswith(_PRIVATE_FIELDS) and field not in _BODY_EVIDENCE:
+        return redact.MARKER
     if field.endswith("requestURI"):
         return redact.uri(_cut(value))
     return _string(value)
