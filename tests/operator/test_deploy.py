@@ -64,6 +64,8 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
     assert granted == {
         "detectionrules.audithound.io": {"get", "list", "watch"},
         "detectionrules.audithound.io/status": {"patch"},
+        "detectionexceptions.audithound.io": {"get", "list", "watch"},
+        "detectionexceptions.audithound.io/status": {"patch"},
         "securityalerts.audithound.io": {"create", "get", "list", "delete"},
         "events": {"create"},
         "customresourcedefinitions.apiextensions.k8s.io": {"list", "watch"},
@@ -77,6 +79,7 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
         ("get", "pods"),
         ("get", "configmaps"),
         ("update", "detectionrules.audithound.io"),
+        ("update", "detectionexceptions.audithound.io"),
         ("patch", "securityalerts.audithound.io"),
         ("watch", "securityalerts.audithound.io"),
         # The scrapers' role is for scrapers: the operator does not read its own metrics.

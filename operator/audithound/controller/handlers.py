@@ -1,6 +1,8 @@
-"""kopf handlers: DetectionRules in, the operator's work started and stopped, rule status.
+"""kopf handlers: DetectionRules and DetectionExceptions in, the operator's work started and
+stopped, their status.
 
-Fed by: kopf (the watch of DetectionRules, start-up, clean-up and the liveness probe), with
+Fed by: kopf (the watch of DetectionRules and DetectionExceptions, start-up, clean-up and the
+liveness probe), with
 the runtime in ``memo``. Feeds: the rule registry, the rules' Ready status, and the start
 of the audit loop (``tailing``), the metrics server (``metrics_server``) and the background
 loops (``loops``: status summaries, retention).
@@ -26,6 +28,7 @@ import prometheus_client
 from kubernetes import client, config
 
 from audithound.controller import (
+    exception_lists,
     heartbeat,
     loops,
     metrics,
@@ -44,6 +47,7 @@ from audithound.sinks import kubernetes as kubernetes_sink
 LOG = logging.getLogger("audithound.controller")
 
 RULES = ("audithound.io", "v1alpha1", "detectionrules")
+EXCEPTIONS = ("audithound.io", "v1alpha1", exception_lists.PLURAL)
 
 
 @dataclasses.dataclass
@@ -62,6 +66,8 @@ class Runtime:
     stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     background: loops.Loops = dataclasses.field(init=False)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+    #: The rules each DetectionException's status names, as last written by this instance.
+    list_users: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.background = loops.Loops(self.stop)
@@ -69,10 +75,8 @@ class Runtime:
 
 def _compile(runtime: Runtime, name: str, body: dict[str, Any]) -> compiler.Outcome:
     generation = body.get("metadata", {}).get("generation")
-    outcome = runtime.registry.current(name, generation)
-    if outcome is None:
-        outcome = compiler.compile_rule(name, body.get("spec") or {}, generation)
-        runtime.registry.put(outcome, generation)
+    outcome, compiled = runtime.registry.compile(name, body.get("spec") or {}, generation)
+    if compiled:
         if outcome.errors:
             LOG.warning(
                 "Rejected DetectionRule",
@@ -112,7 +116,12 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
     runtime.api = client.ApiClient(configuration)
     runtime.api.user_agent = selfwrites.USER_AGENT  # how rules tell the operator's requests
     custom = client.CustomObjectsApi(runtime.api)
-    # Rules first, so that a first start without a checkpoint knows the longest look-back.
+    # The shared lists, then the rules that compile against them: a rule never starts as
+    # "waiting for its DetectionException" because the watch delivered it first.
+    shared = await asyncio.to_thread(custom.list_cluster_custom_object, *EXCEPTIONS)
+    for body in typing.cast(dict[str, Any], shared).get("items", []):
+        runtime.registry.put_exceptions(body["metadata"]["name"], body.get("spec"))
+    # Rules next, so that a first start without a checkpoint knows the longest look-back.
     listing = await asyncio.to_thread(custom.list_cluster_custom_object, *RULES)
     for body in typing.cast(dict[str, Any], listing).get("items", []):
         _compile(runtime, body["metadata"]["name"], body)
@@ -196,6 +205,41 @@ def rule_changed(
     raw = dict(body)
     outcome = _compile(runtime, name, raw)
     wanted = _status_patch(outcome, raw)
+    if wanted is not None:
+        for key, value in wanted.items():
+            patch.status[key] = value
+    if runtime.api is not None and runtime.registry.exception_names():
+        # Which rules use which list may have changed: the lists' status names them.
+        exception_lists.refresh_lists(runtime.api, runtime.registry, runtime.list_users)
+
+
+@kopf.on.event(*EXCEPTIONS)
+def exceptions_changed(
+    type: str | None, name: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    """Check the lists, re-apply every rule that uses shared lists, and report both."""
+    runtime: Runtime = memo.runtime
+    deleted = type == "DELETED"
+    changed = runtime.registry.put_exceptions(name, None if deleted else dict(body).get("spec"))
+    LOG.info(
+        "Removed DetectionException" if deleted else "Checked DetectionException",
+        extra={"detectionexception": name, "rules": sorted(changed)},
+    )
+    if runtime.api is not None and changed:
+        exception_lists.refresh_rules(runtime.api, changed)
+    if deleted:
+        return
+    checked, users = runtime.registry.exception_status(name)
+    if checked is None:
+        return
+    raw = dict(body)
+    wanted = exception_lists.status_patch(
+        checked,
+        users,
+        generation=raw.get("metadata", {}).get("generation"),
+        current=raw.get("status") or {},
+    )
+    runtime.list_users[name] = users
     if wanted is not None:
         for key, value in wanted.items():
             patch.status[key] = value

@@ -57,6 +57,8 @@ OWN_WRITES = frozenset(
         ("", "events", "", "create"),
         # Ready condition and execution summaries of rules (kopf and the status writer).
         ("audithound.io", "detectionrules", "status", "patch"),
+        # Ready condition and users of shared lists (controller.exception_lists).
+        ("audithound.io", "detectionexceptions", "status", "patch"),
     }
 )
 

@@ -2,6 +2,8 @@
 
 Fed by: paths given to ``audithound scan --rules`` and ``rules check``. Feeds: the rule
 compiler; every problem it reports is mapped back to a line and column in the file here.
+DetectionException resources found in the same paths are the shared lists the rules compile
+against (``rules.library``), so a rule repository tests its tuning offline.
 
 A rules directory in a GitOps repository holds other things too (a kustomization, other
 kinds): those are skipped with a warning, not treated as errors.
@@ -17,11 +19,12 @@ from typing import Any
 
 import yaml
 
-from audithound.rules import compiler, manifests
+from audithound.rules import compiler, exceptions, library, manifests
 from audithound.rules import problems as rule_problems
 
 RULE_API_VERSION = "audithound.io/v1alpha1"
 RULE_KIND = "DetectionRule"
+EXCEPTION_KIND = "DetectionException"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -129,7 +132,7 @@ def _read_documents(
 
 
 def _outcome(
-    node: yaml.Node, document: Any, lines: list[str], label: str
+    node: yaml.Node, document: Any, lines: list[str], label: str, shared: exceptions.Library
 ) -> compiler.Outcome | rule_problems.Problem:
     here = node.start_mark.line + 1
     if not isinstance(document, dict):
@@ -167,7 +170,7 @@ def _outcome(
             file=label,
             file_line=here,
         )
-    outcome = compiler.compile_rule(name, spec)
+    outcome = compiler.compile_rule(name, spec, library=shared)
     placed = tuple(
         dataclasses.replace(_place(problem, node, lines, label), rule=name)
         for problem in outcome.problems
@@ -175,46 +178,112 @@ def _outcome(
     return dataclasses.replace(outcome, problems=placed)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Read:
+    """One document of a file, with what placing its problems needs."""
+
+    document: manifests.Document
+    lines: list[str]
+    label: str
+
+    @property
+    def kind(self) -> Any:
+        value = self.document.value
+        return value.get("kind") if isinstance(value, dict) else None
+
+
 def load(paths: Iterable[str]) -> Loaded:
-    """Load and compile every DetectionRule under ``paths``; never stops at the first problem."""
-    outcomes: list[compiler.Outcome] = []
+    """Load and compile every DetectionRule under ``paths``, against the DetectionExceptions
+    found there; never stops at the first problem."""
     loose: list[rule_problems.Problem] = []
-    seen: dict[str, str] = {}
+    read: list[_Read] = []
     for path in rule_files(paths):
-        label = str(path)
         documents, lines, read_problems = _read_documents(path)
         loose.extend(read_problems)
-        for document in documents:
-            node = document.node
-            result = _outcome(node, document.value, lines, label)
-            # What the YAML itself got wrong counts for rules only: other kinds are skipped.
-            found = [
-                dataclasses.replace(problem, file=label)
-                for problem in document.problems
-                if isinstance(document.value, dict) and document.value.get("kind") == RULE_KIND
-            ]
-            if isinstance(result, rule_problems.Problem):
-                loose.extend([*found, result])
-                continue
-            if found:
-                found = [dataclasses.replace(problem, rule=result.name) for problem in found]
-                # A value the YAML could not give is reported once, by the YAML's problem.
-                unread = {problem.path for problem in found if problem.path}
-                rest = [problem for problem in result.problems if problem.path not in unread]
-                rule = None if any(problem.is_error for problem in found) else result.rule
-                result = dataclasses.replace(result, rule=rule, problems=(*found, *rest))
-            if result.name in seen:
-                loose.append(
-                    rule_problems.Problem(
-                        "error",
-                        f"duplicate rule name (also in {seen[result.name]}); names are "
-                        "cluster-wide",
-                        rule=result.name,
-                        file=label,
-                        file_line=node.start_mark.line + 1,
-                    )
-                )
-                continue
-            seen[result.name] = label
-            outcomes.append(result)
+        read.extend(_Read(document, lines, str(path)) for document in documents)
+    shared, found = _library([item for item in read if item.kind == EXCEPTION_KIND])
+    loose.extend(found)
+    outcomes = _rules([item for item in read if item.kind != EXCEPTION_KIND], shared, loose)
     return Loaded(tuple(outcomes), tuple(loose))
+
+
+def _library(read: list[_Read]) -> tuple[exceptions.Library, list[rule_problems.Problem]]:
+    """The shared lists of the DetectionException documents, and their problems placed."""
+    found: list[rule_problems.Problem] = []
+    specs: dict[str, Any] = {}
+    where: dict[str, _Read] = {}
+    for item in read:
+        value, node = item.document.value, item.document.node
+        here = node.start_mark.line + 1
+        name = (value.get("metadata") or {}).get("name") if isinstance(value, dict) else None
+        problem: str | None = None
+        if value.get("apiVersion") != RULE_API_VERSION:
+            problem = f"apiVersion {value.get('apiVersion')!r} is not {RULE_API_VERSION}"
+        elif not isinstance(name, str) or not name:
+            problem = "metadata.name is missing"
+        elif name in specs:
+            problem = f"duplicate DetectionException name (also in {where[name].label})"
+        if problem is not None:
+            found.append(
+                rule_problems.Problem(
+                    "error", f"{EXCEPTION_KIND}: {problem}", file=item.label, file_line=here
+                )
+            )
+            continue
+        assert isinstance(name, str)
+        specs[name] = value.get("spec")
+        where[name] = item
+        found.extend(
+            dataclasses.replace(problem, file=item.label)
+            for problem in item.document.problems
+            if problem.is_error
+        )
+    shared, checked = library.build(specs)
+    for name, result in checked.items():
+        item = where[name]
+        for found_problem in result.problems:
+            placed = _place(found_problem, item.document.node, item.lines, item.label)
+            message = f"{EXCEPTION_KIND} {name}: {found_problem.message}"
+            found.append(dataclasses.replace(placed, message=message))
+    return shared, found
+
+
+def _rules(
+    read: list[_Read], shared: exceptions.Library, loose: list[rule_problems.Problem]
+) -> list[compiler.Outcome]:
+    outcomes: list[compiler.Outcome] = []
+    seen: dict[str, str] = {}
+    for item in read:
+        label, lines, document = item.label, item.lines, item.document
+        node = document.node
+        result = _outcome(node, document.value, lines, label, shared)
+        # What the YAML itself got wrong counts for rules only: other kinds are skipped.
+        found = [
+            dataclasses.replace(problem, file=label)
+            for problem in document.problems
+            if item.kind == RULE_KIND
+        ]
+        if isinstance(result, rule_problems.Problem):
+            loose.extend([*found, result])
+            continue
+        if found:
+            found = [dataclasses.replace(problem, rule=result.name) for problem in found]
+            # A value the YAML could not give is reported once, by the YAML's problem.
+            unread = {problem.path for problem in found if problem.path}
+            rest = [problem for problem in result.problems if problem.path not in unread]
+            rule = None if any(problem.is_error for problem in found) else result.rule
+            result = dataclasses.replace(result, rule=rule, problems=(*found, *rest))
+        if result.name in seen:
+            loose.append(
+                rule_problems.Problem(
+                    "error",
+                    f"duplicate rule name (also in {seen[result.name]}); names are cluster-wide",
+                    rule=result.name,
+                    file=label,
+                    file_line=node.start_mark.line + 1,
+                )
+            )
+            continue
+        seen[result.name] = label
+        outcomes.append(result)
+    return outcomes
