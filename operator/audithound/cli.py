@@ -1,8 +1,8 @@
 """The ``audithound`` command: argument parsing and reporting, no detection logic.
 
-Fed by: the command line. Feeds: the rules loader and the pipeline (``scan``), the loader
-alone (``rules check``), the CRD generator (``crds``), the field catalogue (``fields``), and
-the operator (``run``).
+Fed by: the command line. Feeds: the rules loader and the pipeline (``scan``), the tuner
+(``tune``), the loader alone (``rules check``), the CRD generator (``crds``), the field
+catalogue (``fields``), and the operator (``run``).
 
 Exit codes: 0 the command completed; 1 ``rules check`` found an invalid rule; 2 usage
 errors, unreadable inputs, or rule errors that stop a scan.
@@ -25,6 +25,7 @@ from audithound.normalize import catalogue
 from audithound.rules import compiler, loader, problems, ruleset
 from audithound.sinks import base, stream
 from audithound.source import files
+from audithound.tuning import advice, collect, report
 
 EXIT_OK = 0
 EXIT_INVALID_RULES = 1
@@ -82,6 +83,16 @@ def _moment(text: str) -> datetime.datetime:
         return scanner.alerts_from(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time") from None
+
+
+def _percent(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage from 0 to 100")
+    return number
 
 
 def _print_problems(found: Sequence[problems.Problem]) -> None:
@@ -142,12 +153,17 @@ def _summary(stats: files.ReadStats, scan: pipeline.Pipeline, seconds: float) ->
     return "\n".join(lines)
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    rules = _load_rules(args)
+def _inputs(args: argparse.Namespace) -> list[str]:
     inputs: list[str] = list(args.inputs) or ["-"]
     for path in inputs:
         if path != "-" and not pathlib.Path(path).is_file():
             raise UsageError(f"{path}: no such file")
+    return inputs
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    rules = _load_rules(args)
+    inputs = _inputs(args)
     sink: base.Sink
     if args.output == "json":
         sink = stream.JsonLines(sys.stdout.buffer)
@@ -160,6 +176,24 @@ def cmd_scan(args: argparse.Namespace) -> int:
     scanner.scan(scan, inputs, stats, args.jobs)
     scan.close()
     print(_summary(stats, scan, time.perf_counter() - started), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    rules = _load_rules(args)
+    inputs = _inputs(args)
+    stats = files.ReadStats()
+    started = time.perf_counter()
+    run, found = collect.collect(rules, inputs, stats, args.jobs)
+    settings = advice.Settings(
+        top=args.top, min_share=args.min_share / 100, min_alerts=args.min_alerts
+    )
+    advices = [advice.advise(rule, found[rule.name], settings) for rule in rules.rules]
+    if args.output == "json":
+        report.json_lines(advices, sys.stdout.buffer)
+    else:
+        report.text(advices, sys.stdout)
+    print(_summary(stats, run, time.perf_counter() - started), file=sys.stderr)
     return EXIT_OK
 
 
@@ -243,6 +277,46 @@ def parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("inputs", nargs="*", metavar="FILE", help="audit logs; - or none: stdin")
     scan.set_defaults(handler=cmd_scan)
+
+    tune = commands.add_parser(
+        "tune", help="the tuples that raise most of each rule's alerts, with exception items"
+    )
+    tune.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a YAML file or directory of DetectionRule resources (repeatable; default: "
+        "the built-in rules)",
+    )
+    tune.add_argument("--output", choices=("text", "json"), default="text")
+    tune.add_argument(
+        "--top", type=_positive, default=5, metavar="N", help="tuples per rule (default 5)"
+    )
+    tune.add_argument(
+        "--min-share",
+        type=_percent,
+        default=0.0,
+        metavar="PERCENT",
+        help="list only tuples raising at least this share of a rule's alerts (default 0)",
+    )
+    tune.add_argument(
+        "--min-alerts",
+        type=_positive,
+        default=2,
+        metavar="N",
+        help="propose an item for a tuple of at least N alerts (default 2; a tuple that "
+        "every cluster allows by default is proposed from one)",
+    )
+    tune.add_argument(
+        "--jobs",
+        type=_positive,
+        default=parallel.default_jobs(),
+        metavar="N",
+        help="processes for large plain JSON-lines files, as for scan",
+    )
+    tune.add_argument("inputs", nargs="*", metavar="FILE", help="audit logs; - or none: stdin")
+    tune.set_defaults(handler=cmd_tune, query=None)
 
     rules = commands.add_parser("rules", help="work with rule files")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")

@@ -29,22 +29,41 @@ _Match = tuple[float, Mapping[str, Any], list[compiler.CompiledRule]]
 def scan(scan: pipeline.Pipeline, inputs: Iterable[str], stats: files.ReadStats, jobs: int) -> None:
     """Run every event of ``inputs`` through ``scan`` (delivering as it goes)."""
     paths = list(inputs)
-    if len(paths) > 1 and any(rule.spec.type != "query" for rule in scan.rules.rules):
-        # Read side by side, each input counts apart; summed in the order given, so the
-        # summary's examples do not depend on how the reads interleaved.
-        each = [files.ReadStats() for _ in paths]
-        streams = [
-            _timed(_matches(scan, path, mine, jobs)) for path, mine in zip(paths, each, strict=True)
-        ]
-        _detect(scan, _merged(streams))
-        for mine in each:
-            stats.merge(mine)
+    if _merging(scan, paths):
+        _detect(scan, matches(scan, paths, stats, jobs))
         return
     for path in paths:
         if parallel.worth_it(path, jobs):
             _detect(scan, parallel.matches(scan, path, stats, jobs))
         else:
             scan.run(files.read([path], stats))
+
+
+def matches(
+    scan: pipeline.Pipeline, inputs: Iterable[str], stats: files.ReadStats, jobs: int
+) -> Iterator[tuple[Mapping[str, Any], list[compiler.CompiledRule]]]:
+    """Every event of ``inputs`` that matched some rule of ``scan``, with those rules, in the
+    order its detectors must see them (what :func:`scan` feeds them; ``tune`` drives the
+    pipeline with it to know which event completed each alert)."""
+    paths = list(inputs)
+    if not _merging(scan, paths):
+        for path in paths:
+            yield from _matches(scan, path, stats, jobs)
+        return
+    # Read side by side, each input counts apart; summed in the order given, so the
+    # summary's examples do not depend on how the reads interleaved.
+    each = [files.ReadStats() for _ in paths]
+    streams = [
+        _timed(_matches(scan, path, mine, jobs)) for path, mine in zip(paths, each, strict=True)
+    ]
+    yield from _merged(streams)
+    for mine in each:
+        stats.merge(mine)
+
+
+def _merging(scan: pipeline.Pipeline, paths: list[str]) -> bool:
+    """Several inputs and a stateful rule: matches are merged by event time."""
+    return len(paths) > 1 and any(rule.spec.type != "query" for rule in scan.rules.rules)
 
 
 def _matches(

@@ -24,6 +24,12 @@ CROSSINGS = [
     ("detectors/query.py", "from audithound.alerts import evidence", "Layers follow the data flow"),
     ("alerts/evidence.py", "from audithound.sinks import stream", "Layers follow the data flow"),
     ("kql/parser.py", "from audithound.normalize import view", "The query language knows nothing"),
+    ("scanner.py", "from audithound.tuning import advice", "Layers follow the data flow"),
+    (
+        "tuning/collect.py",
+        "from audithound.controller import logs",
+        "it never imports the operator",
+    ),
     ("source/files.py", "import kopf", "Only the controller and the Kubernetes sink"),
     (
         "controller/tailing.py",

@@ -74,6 +74,12 @@ def _escapes() -> dict[int, str]:
 
 _ESCAPES = _escapes()
 
+
+def printable(text: str) -> str:
+    """``text`` as a terminal may show it: what a terminal would act on, as escapes."""
+    return text.translate(_ESCAPES)
+
+
 _COLUMNS = (
     ("TIME", "timestamp", 27),
     ("RULE", "rule", 40),
@@ -92,7 +98,7 @@ _FINDING_COLUMNS = (
 
 
 def _cell(value: Any, width: int) -> str:
-    text = "-" if value in (None, "") else str(value).translate(_ESCAPES)
+    text = "-" if value in (None, "") else printable(str(value))
     if width and len(text) > width:
         text = text[: width - 1] + "…"
     return text.ljust(width) if width else text
