@@ -104,10 +104,8 @@ def _load_rules(args: argparse.Namespace) -> ruleset.RuleSet:
     paths: list[str] = list(args.rules)
     if not paths and args.query is None:
         paths = [str(builtin_rule())]
-        print(
-            "Using the built-in seed rule; give --rules PATH or --query KQL for others.",
-            file=sys.stderr,
-        )
+        others = "--rules PATH" if args.handler is cmd_tune else "--rules PATH or --query KQL"
+        print(f"Using the built-in seed rule; give {others} for others.", file=sys.stderr)
     loaded = loader.load(paths)
     outcomes = list(loaded.outcomes)
     found = loaded.all_problems()

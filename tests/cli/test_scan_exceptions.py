@@ -99,3 +99,27 @@ def test_rules_check_places_a_lists_problem_in_its_file(tmp_path: pathlib.Path) 
         "rule configmap-readers: error: spec.exceptionsList[0].name: DetectionException trusted "
         "is invalid" in done.stdout
     )
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_the_tuned_seed_rule_drops_the_version_alert_and_nothing_else() -> None:
+    sample = str(ROOT / "examples/audit/sample-audit.log")
+    tuned = _scan(
+        "scan",
+        "--rules",
+        str(ROOT / "examples/rules/kubernetes-anonymous-request-authorized-tuned.yaml"),
+        "--output",
+        "json",
+        sample,
+    )
+    seed = _scan("scan", "--output", "json", sample)
+    expected = ROOT / "examples/expected/kubernetes-anonymous-request-authorized-tuned.jsonl"
+    assert tuned.stdout == expected.read_text()
+    kept = [json.loads(line)["auditID"] for line in tuned.stdout.splitlines()]
+    dropped = [
+        alert for alert in map(json.loads, seed.stdout.splitlines()) if alert["auditID"] not in kept
+    ]
+    assert [alert["requestURI"] for alert in dropped] == ["/version"]
+    assert "kubernetes-anonymous-request-authorized-tuned: 4 (1 excepted)" in tuned.stderr

@@ -103,3 +103,44 @@ def test_seed_rule_is_the_one_elastic_ships(seed: Any) -> None:
     assert [sub.id for sub in technique.subtechnique] == ["T1078.001"]
     assert spec.note and "## Triage" in spec.note
     assert spec.false_positives
+
+
+TUNED_FILE = SEED / "kubernetes-anonymous-request-authorized-tuned.yaml"
+
+#: The tuned rule answers as the seed rule does, except for anonymous reads of /version.
+TUNED_CASES = [
+    ("anonymous get /version", event("/version"), False),
+    ("anonymous get /version/", event("/version/"), False),
+    ("/version with a query string", event("/version?timeout=32s"), False),
+    ("a path starting with /version?", event("/version/?x"), True),
+    ("a write to /version is no read", event("/version", verb="create"), True),
+    ("/versions is another path", event("/versions"), True),
+    *[case for case in CASES if case[0] != "anonymous allowed /version"],
+]
+
+
+@pytest.fixture(scope="module")
+def tuned() -> Any:
+    loaded = loader.load([str(TUNED_FILE)])
+    assert loaded.all_problems() == []
+    (rule,) = loaded.rules
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("case", "raw", "fires"), TUNED_CASES, ids=[case for case, _, _ in TUNED_CASES]
+)
+def test_tuned_seed_rule(tuned: Any, case: str, raw: dict[str, Any], fires: bool) -> None:
+    assert bool(recording.alerts([tuned], [raw])) is fires
+
+
+def test_tuned_rule_is_the_seed_rule_plus_its_exception(seed: Any, tuned: Any) -> None:
+    assert tuned.spec.query == seed.spec.query
+    assert tuned.spec.model_dump(exclude={"exceptions"}) == seed.spec.model_dump(
+        exclude={"exceptions"}
+    )
+    for item in tuned.spec.exceptions:
+        assert [entry.field for entry in item.entries] == [
+            "kubernetes.audit.requestURI",
+            "kubernetes.audit.verb",
+        ]

@@ -49,3 +49,31 @@ def rule_file(directory: pathlib.Path, name: str, query: str) -> pathlib.Path:
         "  severity: medium\n  riskScore: 47\n  maxSignals: 1000\n"
     )
     return path
+
+
+def scan_alerts(rule: pathlib.Path, log: pathlib.Path, items: list[dict[str, Any]]) -> list[str]:
+    """The auditIDs ``scan`` alerts on over ``log`` once the rule in ``rule`` carries the
+    exception items ``items``: what pasting a proposal into the rule does."""
+    document = yaml.safe_load(rule.read_text())
+    document["spec"]["exceptions"] = items
+    tuned = rule.with_name(f"{rule.stem}-tuned.yaml")
+    tuned.write_text(yaml.safe_dump(document))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audithound",
+            "scan",
+            "--rules",
+            str(tuned),
+            "--output",
+            "json",
+            str(log),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
+    return [yaml.safe_load(line)["auditID"] for line in done.stdout.splitlines()]

@@ -6,7 +6,7 @@ import pathlib
 
 import orjson
 from tests import auditkit
-from tests.tuning.conftest import proposed_items, rule_file, tune
+from tests.tuning.conftest import proposed_items, rule_file, scan_alerts, tune
 
 URI_TOKEN = "s3cr3t-uri-token-1234"
 AGENT_TOKEN = "s3cr3t-agent-token-5678"
@@ -52,9 +52,12 @@ def test_tokens_in_uri_and_user_agent_are_never_printed(tmp_path: pathlib.Path) 
             "field": "kubernetes.audit.requestURI",
             "type": "wildcard",
             "operator": "included",
-            "value": "/metrics?*",
+            "value": "/metrics\\?*",
         },
     ]
+    # Pasted into the rule, it silences the three scrapes and nothing else.
+    remaining = scan_alerts(rule, log, [item])
+    assert len(remaining) == 1
     [record] = [orjson.loads(line) for line in json.stdout.splitlines()]
     top = record["tuples"][0]
     assert top["shared"]["agent"] == "scraper/2.0 token=[REDACTED]"

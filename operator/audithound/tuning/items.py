@@ -1,4 +1,4 @@
-"""Exception items in the shape of ``DetectionRule.spec.exceptions`` (Kibana's exception
+r"""Exception items in the shape of ``DetectionRule.spec.exceptions`` (Kibana's exception
 items), and whether an alert's event matches one.
 
 Fed by: ``advice``, with the values a tuple's alerts share. Feeds: ``advice`` (what an item
@@ -14,9 +14,10 @@ Request paths: an entry on ``kubernetes.audit.requestURI`` compares the whole UR
 string included. When no URI of the tuple has a query, the entry is ``match`` on the path
 (``/version``); when some have one, ``match_any`` on the exact URIs seen (at most
 :data:`MAX_LISTED`, none changed by redaction), so that a new query string alerts again
-rather than being hidden unseen; otherwise ``wildcard`` on ``<path>?*``. In AuditHound's KQL,
-as there, ``?`` is a literal; Elasticsearch's wildcard query reads it as any one character,
-so ported to Elastic that item also hides ``<path>`` followed by any character. A bare
+rather than being hidden unseen; otherwise ``wildcard`` on ``<path>\?*`` (the path, a literal
+``?``, then any query). Wildcard values are in the syntax of Elasticsearch's ``wildcard``
+query, as exception items are applied (``rules.exceptions``): ``*`` and ``?`` are wildcards
+and a backslash escapes, so literal ``*``, ``?`` and ``\`` of a value are escaped. A bare
 ``<path>*`` is never proposed: ``/api*`` would hide every ``/apis`` and ``/api/v1/...``.
 """
 
@@ -86,14 +87,17 @@ class Item:
 
 @functools.lru_cache(maxsize=256)
 def _glob(pattern: str) -> wildcard.Matcher:
-    parts = pattern.split("*")
-    if len(parts) < 2:
-        return pattern.__eq__
-    return wildcard.compile_glob(parts)
+    return wildcard.compile_wildcard(pattern)
+
+
+def _escaped(text: str) -> str:
+    """``text`` as literal characters of a wildcard pattern."""
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
 
 
 def _as_pattern(redacted: str) -> str:
-    return redacted.replace(redact.MARKER, "*")
+    """A pattern matching what redaction hid: ``*`` where the marker is, the rest literal."""
+    return "*".join(_escaped(piece) for piece in redacted.split(redact.MARKER))
 
 
 def value(field: str, raw: str) -> Entry:
@@ -112,7 +116,7 @@ def request_path(path: str, uris: Sequence[str]) -> Entry:
         return value(dimensions.URI, path)
     if len(distinct) <= MAX_LISTED and all(redact.uri(uri) == uri for uri in distinct):
         return Entry(dimensions.URI, "match_any", tuple(distinct))
-    return Entry(dimensions.URI, "wildcard", _as_pattern(redact.uri(path)) + "?*")
+    return Entry(dimensions.URI, "wildcard", _as_pattern(redact.uri(path)) + "\\?*")
 
 
 #: The entry that stands for an identity class when its tuple has no single user: nodes
