@@ -112,9 +112,10 @@ class Secrets:
 def rules(namespace: str, user: str) -> list[dict[str, Any]]:
     """DetectionRules that match each secret of :class:`Secrets` in ``namespace``: query
     rules on the body fields, the URI, the user agent and the user's extra attributes, a
-    new_terms rule on a Secret's value and on a credential id, and threshold rules grouped by
-    a Secret's value and by the user agent. ``user`` is the identity whose token has a
-    credential id (a ServiceAccount of the namespace)."""
+    new_terms rule on a Secret's value and on a credential id, threshold rules grouped by
+    a Secret's value and by the user agent, and a rule suppressing by a Secret's value.
+    ``user`` is the identity whose token has a credential id (a ServiceAccount of the
+    namespace)."""
     in_namespace = f"kubernetes.audit.objectRef.namespace:{namespace}"
     of_user = f'user.name:"{user}"'
     credential = "kubernetes.audit.user.extra.authentication.kubernetes.io/credential-id"
@@ -157,6 +158,14 @@ def rules(namespace: str, user: str) -> list[dict[str, Any]]:
             f"kubernetes.audit.responseObject.data.password:* and {in_namespace}",
             type="threshold",
             threshold={"field": ["kubernetes.audit.responseObject.data.password"], "value": 2},
+        ),
+        _rule(
+            "suppressed-by-password",
+            f"kubernetes.audit.requestObject.data.password:* and {in_namespace}",
+            alertSuppression={
+                "groupBy": ["kubernetes.audit.requestObject.data.password", "user_agent.original"],
+                "duration": {"value": 1, "unit": "h"},
+            },
         ),
         _rule(
             "agent-burst",

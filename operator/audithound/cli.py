@@ -142,6 +142,8 @@ def _summary(stats: files.ReadStats, scan: pipeline.Pipeline, seconds: float) ->
             extra.append(f"{dropped:,} dropped at maxSignals {scan.rule(name).spec.max_signals}")
         if excepted := scan.limiter.excepted_total[name]:
             extra.append(f"{excepted:,} excepted")
+        if suppressed := scan.limiter.suppressed_total[name]:
+            extra.append(f"{suppressed:,} suppressed")
         if duplicates := scan.counts.duplicates[name]:
             extra.append(f"{duplicates:,} duplicates")
         if failures := scan.evaluator.failures[name]:
@@ -166,7 +168,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.output == "json":
         sink = stream.JsonLines(sys.stdout.buffer)
     else:
-        findings = any(rule.spec.type != "query" for rule in rules.rules)
+        findings = any(
+            rule.spec.type != "query" or rule.spec.alert_suppression is not None
+            for rule in rules.rules
+        )
         sink = stream.Table(sys.stdout, findings=findings)
     scan = pipeline.Pipeline(rules, sink, alerts_from=args.alerts_from)
     stats = files.ReadStats()

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
 from audithound import evaluate
-from audithound.alerts import evidence, limits
+from audithound.alerts import evidence, limits, suppression
 from audithound.detectors import base, findings, kinds
 from audithound.rules import compiler, ruleset
 from audithound.sinks import base as sinks
@@ -64,6 +64,8 @@ class Counts:
     duplicates: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     #: Alerts the sink refused for good (``sinks.base.Rejected``): counted, logged, dropped.
     rejected: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    #: Writes of a suppression group's alert in place (its count grew).
+    updates: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
 @dataclasses.dataclass
@@ -105,6 +107,8 @@ class Totals:
     rejected: collections.Counter[str]
     dropped: collections.Counter[str]
     excepted: collections.Counter[str]
+    suppressed: collections.Counter[str]
+    updates: collections.Counter[str]
     failures: collections.Counter[str]
 
 
@@ -116,6 +120,11 @@ class DeliveryError(Exception):
 class _Pending:
     rule: compiler.CompiledRule
     alert: dict[str, Any]
+    #: The suppression group whose alert this is, and its merges when the alert was taken.
+    group: suppression.Group | None = None
+    merged: int = 0
+    #: Whether it updates the group's existing alert (``Sink.update``) rather than creating.
+    update: bool = False
 
 
 class Pipeline:
@@ -132,6 +141,7 @@ class Pipeline:
         self.evaluator = evaluate.Evaluator(rules)
         self.sink = sink
         self.limiter = limits.Limiter()
+        self.suppressor = suppression.Suppressor(in_place=getattr(sink, "updates_in_place", False))
         self.counts = Counts()
         #: Events before this event time only build history (``scan --alerts-from``).
         self.alerts_from = alerts_from.timestamp() if alerts_from is not None else None
@@ -177,16 +187,22 @@ class Pipeline:
             if slot is not None and slot.detector.stateful:
                 LOG.info("Reset detector state", extra={"rule": rule.name})
         self._slots = slots
+        self.suppressor.keep(
+            rule.name for rule in rules.rules if rule.spec.alert_suppression is not None
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """The state of every stateful detector, by rule name, with its key (shares lists with
         the detectors: serialise it before the next event)."""
         with self.lock:
-            return {
-                name: {"key": slot.key, "state": slot.detector.snapshot()}
-                for name, slot in self._slots.items()
-                if slot.detector.stateful
-            }
+            saved: dict[str, Any] = {}
+            for name, slot in self._slots.items():
+                groups = self.suppressor.snapshot(name)
+                if slot.detector.stateful or groups:
+                    saved[name] = {"key": slot.key, "state": slot.detector.snapshot()}
+                    if groups:
+                        saved[name]["suppression"] = groups
+            return saved
 
     def restore(self, saved: Mapping[str, Any]) -> None:
         """Take back a :meth:`snapshot`; a rule whose key changed since starts afresh."""
@@ -195,8 +211,11 @@ class Pipeline:
                 slot = self._slots.get(name)
                 if slot is None or not isinstance(entry, dict) or entry.get("key") != slot.key:
                     continue
-                slot.detector.restore(entry.get("state") or {})
-                slot.origin = "restored"
+                if slot.detector.stateful:
+                    slot.detector.restore(entry.get("state") or {})
+                    slot.origin = "restored"
+                if slot.rule.spec.alert_suppression is not None:
+                    self.suppressor.restore(name, entry.get("suppression") or [])
 
     def needs_history(self) -> list[str]:
         """Stateful rules whose detector knows nothing yet (new, or reset by a change)."""
@@ -301,8 +320,11 @@ class Pipeline:
             return False
 
     def advance(self, now: float) -> None:
-        """Event time reached ``now`` (seconds): detectors drop what left their windows."""
+        """Event time reached ``now`` (seconds): detectors drop what left their windows, and
+        suppression groups whose window ended close."""
         self._advanced = now
+        for group in self.suppressor.closing(now):
+            self._final(group)
         for name, slot in self._slots.items():
             if not slot.detector.stateful:
                 continue
@@ -324,6 +346,17 @@ class Pipeline:
         when: datetime.datetime,
         detected: datetime.datetime,
     ) -> None:
+        config = rule.spec.alert_suppression
+        if config is not None:
+            try:
+                groups = suppression.terms(rule, config, finding)
+            except Exception:
+                groups = None  # the finding alerts alone: suppression never hides an alert
+                self._failed(rule, "suppression")
+            if groups is not None:
+                for key in groups:
+                    self._suppress(rule, key, finding, when, detected)
+                return
         if not self.limiter.admit(rule, when):
             return
         try:
@@ -333,6 +366,46 @@ class Pipeline:
             self._failed(rule, "evidence")
             return
         self._outbox.append(_Pending(rule, alert))
+
+    def _suppress(
+        self,
+        rule: compiler.CompiledRule,
+        key: suppression.Terms,
+        finding: findings.Finding,
+        when: datetime.datetime,
+        detected: datetime.datetime,
+    ) -> None:
+        """Merge a finding into its open group, or open the group with the finding's alert."""
+        self.state_version += 1
+        group = self.suppressor.open_group(rule.name, key, when.timestamp())
+        if group is not None:
+            self.suppressor.merge(group, finding, lambda: evidence.build(rule, finding, detected))
+            self.limiter.suppress(rule, when)
+            return
+        if not self.limiter.admit(rule, when):
+            return
+        try:
+            alert = evidence.build(rule, finding, detected)
+        except Exception:
+            self.limiter.unadmit_duplicate(rule)
+            self._failed(rule, "evidence")
+            return
+        group, evicted = self.suppressor.open(rule, key, finding, alert, when)
+        if evicted is not None:
+            self._final(evicted)
+        if self.suppressor.in_place:
+            self._outbox.append(_Pending(rule, group.current(), group, group.merged))
+
+    def _final(self, group: suppression.Group) -> None:
+        """A group closed: its alert as it ends, printed now (a stream) or written (in place,
+        when it has merges its alert does not show yet)."""
+        rule = self.evaluator.rules.by_name.get(group.rule)
+        if rule is None:
+            return
+        if not self.suppressor.in_place:
+            self._outbox.append(_Pending(rule, group.current(), group, group.merged))
+        elif group.created and group.dirty:
+            self._outbox.append(_Pending(rule, group.current(), group, group.merged, update=True))
 
     def _failed(self, rule: compiler.CompiledRule, stage: str) -> None:
         self.evaluator.failures[rule.name] += 1
@@ -349,6 +422,8 @@ class Pipeline:
         """Hand the outbox to the sink. Raises :class:`DeliveryError` (after every alert was
         tried) when some could not be written; those stay for the next call."""
         outbox, self._outbox = self._outbox, []
+        if self.suppressor.in_place:
+            outbox += self._updates()
         if not outbox:
             return
         results = self._emit(outbox)
@@ -357,6 +432,11 @@ class Pipeline:
         with self.lock:  # the counts below are what status and metrics read
             for pending, result in zip(outbox, results, strict=True):
                 name = pending.rule.name
+                if pending.update:
+                    self._updated(pending, result)
+                    continue
+                if pending.group is not None and not isinstance(result, BaseException):
+                    self.suppressor.written(pending.group, pending.merged)
                 if isinstance(result, sinks.Rejected):
                     self.counts.rejected[name] += 1
                     LOG.error(
@@ -382,13 +462,41 @@ class Pipeline:
                 raise first  # a sink that writes in order (a closed pipe): its own error
             raise DeliveryError(f"{len(failed)} of {len(outbox)} alert(s) not written") from first
 
+    def _updates(self) -> list[_Pending]:
+        """Updates of the group alerts that are due (see ``alerts.suppression``)."""
+        due = []
+        for group in self.suppressor.due():
+            rule = self.evaluator.rules.by_name.get(group.rule)
+            if rule is not None:
+                due.append(_Pending(rule, group.current(), group, group.merged, update=True))
+        return due
+
+    def _updated(self, pending: _Pending, result: bool | BaseException) -> None:
+        """The answer to an update of a group's alert. A failed write is tried again when next
+        due (the group stays as it is); a closed or deleted alert ends its group, and the
+        merges since its last write open the next one."""
+        group = pending.group
+        assert group is not None
+        if isinstance(result, BaseException):
+            return
+        self.state_version += 1
+        if result:
+            self.suppressor.written(group, pending.merged)
+            self.counts.updates[pending.rule.name] += 1
+            return
+        successor = self.suppressor.drop(group, pending.rule, self._now())
+        if successor is not None:
+            self._outbox.append(
+                _Pending(pending.rule, successor.current(), successor, successor.merged)
+            )
+
     def _emit(self, outbox: list[_Pending]) -> list[bool | BaseException]:
         concurrency = getattr(self.sink, "concurrency", 1)
         if concurrency <= 1 or len(outbox) == 1:
             results: list[bool | BaseException] = []
             for position, pending in enumerate(outbox):
                 try:
-                    results.append(self.sink.emit(pending.alert))
+                    results.append(self._write(pending))
                 except sinks.Rejected as error:
                     results.append(error)  # this one alone: the next may pass
                 except Exception as error:
@@ -401,7 +509,7 @@ class Pipeline:
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 concurrency, thread_name_prefix="audithound-sink"
             )
-        futures = [self._executor.submit(self.sink.emit, pending.alert) for pending in outbox]
+        futures = [self._executor.submit(self._write, pending) for pending in outbox]
         out: list[bool | BaseException] = []
         for future in futures:
             try:
@@ -409,6 +517,12 @@ class Pipeline:
             except Exception as error:
                 out.append(error)
         return out
+
+    def _write(self, pending: _Pending) -> bool:
+        if pending.update:
+            update: Callable[[dict[str, Any]], bool] = getattr(self.sink, "update")  # noqa: B009
+            return update(pending.alert)
+        return self.sink.emit(pending.alert)
 
     # Finite inputs.
 
@@ -425,8 +539,11 @@ class Pipeline:
                     self.deliver()
 
     def close(self) -> None:
-        """The input is finished: deliver what waits, flush the sink."""
+        """The input is finished: close every suppression group (a stream prints its alert
+        now; in place, its last merges are written), deliver what waits, flush the sink."""
         try:
+            for group in self.suppressor.closing(None):
+                self._final(group)
             self.deliver()
         finally:
             self.sink.close()
@@ -454,6 +571,8 @@ class Pipeline:
                 rejected=collections.Counter(self.counts.rejected),
                 dropped=collections.Counter(self.limiter.dropped_total),
                 excepted=collections.Counter(self.limiter.excepted_total),
+                suppressed=collections.Counter(self.limiter.suppressed_total),
+                updates=collections.Counter(self.counts.updates),
                 failures=collections.Counter(self.evaluator.failures),
             )
 

@@ -371,6 +371,7 @@ def test_no_secret_reaches_any_output_of_scan(
         "new-password": 1,
         "new-credential-id": 1,
         "password-reads": 1,
+        "suppressed-by-password": 2,  # the Secret's and the ConfigMap's password
         "agent-burst": 1,
     }
     groups = [json.loads(line)["group"] for line in as_json.splitlines() if '"group"' in line]

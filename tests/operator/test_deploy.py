@@ -66,7 +66,7 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
         "detectionrules.audithound.io/status": {"patch"},
         "detectionexceptions.audithound.io": {"get", "list", "watch"},
         "detectionexceptions.audithound.io/status": {"patch"},
-        "securityalerts.audithound.io": {"create", "get", "list", "delete"},
+        "securityalerts.audithound.io": {"create", "get", "patch", "list", "delete"},
         "events": {"create"},
         "customresourcedefinitions.apiextensions.k8s.io": {"list", "watch"},
         # The metrics endpoint asks the API server who a scraper is and what it may do.
@@ -80,7 +80,7 @@ def test_service_account_holds_exactly_what_it_needs(kube: Kube) -> None:
         ("get", "configmaps"),
         ("update", "detectionrules.audithound.io"),
         ("update", "detectionexceptions.audithound.io"),
-        ("patch", "securityalerts.audithound.io"),
+        ("update", "securityalerts.audithound.io"),
         ("watch", "securityalerts.audithound.io"),
         # The scrapers' role is for scrapers: the operator does not read its own metrics.
         ("get", "/metrics"),

@@ -143,7 +143,7 @@ def reason(event: dict[str, Any]) -> str:
     return f"{who} {did} {target}{origin}"
 
 
-def _moment(seconds: float | None) -> str | None:
+def moment(seconds: float | None) -> str | None:
     """Event time as RFC 3339 with milliseconds (Elasticsearch's date precision)."""
     if seconds is None:
         return None
@@ -181,7 +181,7 @@ _BODY_EVIDENCE = frozenset(
 )
 
 
-def _group_value(field: str, value: str) -> str:
+def group_value(field: str, value: str) -> str:
     """A value that defines a finding, as evidence: redacted and cut like the excerpt's, or
     hidden whole when it comes from a body or a user's extra attributes."""
     if field.startswith(_PRIVATE_FIELDS) and field not in _BODY_EVIDENCE:
@@ -193,7 +193,7 @@ def _group_value(field: str, value: str) -> str:
 
 def _finding_reason(rule: compiler.CompiledRule, finding: findings.Finding, one: str) -> str:
     """The reason of a finding of a stateful rule, around the reason of its last event."""
-    group = ", ".join(f"{field}={_group_value(field, value)}" for field, value in finding.group)
+    group = ", ".join(f"{field}={group_value(field, value)}" for field, value in finding.group)
     spec = rule.spec
     match spec.type:
         case "new_terms":
@@ -240,10 +240,10 @@ def build(
     if "stageTimestamp" in evidence:
         alert_spec["eventTime"] = evidence["stageTimestamp"]
     if finding.multiple:
-        alert_spec["group"] = {field: _group_value(field, value) for field, value in finding.group}
+        alert_spec["group"] = {field: group_value(field, value) for field, value in finding.group}
         alert_spec["count"] = finding.count
-        alert_spec["firstSeen"] = _moment(finding.first_seen)
-        alert_spec["lastSeen"] = _moment(finding.last_seen)
+        alert_spec["firstSeen"] = moment(finding.first_seen)
+        alert_spec["lastSeen"] = moment(finding.last_seen)
         if finding.members:
             alert_spec["auditIDs"] = [member.audit_id for member in finding.members]
             alert_spec["auditIDsOmitted"] = finding.count - len(finding.members)

@@ -29,6 +29,8 @@ class RuleCounts:
     dropped: int = 0
     #: Matches an exception item silenced (they never reached the detector).
     excepted: int = 0
+    #: Findings merged into an open suppression group's alert instead of alerting.
+    suppressed: int = 0
 
     @property
     def limit_reached(self) -> bool:
@@ -42,6 +44,7 @@ class Limiter:
         self.current: dict[str, RuleCounts] = {}
         self.dropped_total: collections.Counter[str] = collections.Counter()
         self.excepted_total: collections.Counter[str] = collections.Counter()
+        self.suppressed_total: collections.Counter[str] = collections.Counter()
 
     def _counts(self, rule: compiler.CompiledRule, at: datetime.datetime) -> RuleCounts:
         seconds = rule.interval.total_seconds()
@@ -70,6 +73,13 @@ class Limiter:
         """Count a match of ``rule`` at ``at`` that an exception item silenced."""
         self._counts(rule, at).excepted += 1
         self.excepted_total[rule.name] += 1
+
+    def suppress(self, rule: compiler.CompiledRule, at: datetime.datetime) -> None:
+        """Count a finding of ``rule`` at ``at`` merged into an open suppression group."""
+        counts = self._counts(rule, at)
+        counts.matches += 1
+        counts.suppressed += 1
+        self.suppressed_total[rule.name] += 1
 
     def unadmit_duplicate(self, rule: compiler.CompiledRule) -> None:
         """An admitted alert turned out to exist already: it does not use up the limit."""

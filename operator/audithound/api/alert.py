@@ -9,13 +9,17 @@ those can hold secrets, and alerts are readable by more people than the audit lo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import pydantic
 
 from audithound.api import common, rule
 
 WorkflowStatus = Literal["open", "acknowledged", "closed"]
+
+#: A group value: a string, or null for a field the event did not have (the API server keeps
+#: a null only where the schema says nullable; elsewhere it prunes it).
+GroupValue = Annotated[str | None, pydantic.WithJsonSchema({"type": "string", "nullable": True})]
 
 
 class AlertedRule(common.Model):
@@ -71,6 +75,24 @@ class EventExcerpt(common.Model):
     stage_timestamp: str | None = None
 
 
+class SuppressionTerm(common.Model):
+    """One groupBy field and its value in the group (null: missing)."""
+
+    field: str
+    value: GroupValue = None
+
+
+class Suppression(common.Model):
+    """What an alert of a suppression group stands for."""
+
+    terms: list[SuppressionTerm] = pydantic.Field(description="The group's values.")
+    start: str | None = pydantic.Field(default=None, description="Its first event's time.")
+    end: str | None = pydantic.Field(default=None, description="Its last event's time.")
+    docs_count: int = pydantic.Field(
+        default=0, ge=0, description="Findings merged into this alert after its first."
+    )
+
+
 class SecurityAlertSpec(common.Model):
     """One finding: which rule, why, when, the evidence, and its triage state."""
 
@@ -84,10 +106,11 @@ class SecurityAlertSpec(common.Model):
         description="The event that completed the finding: the matching event of a query "
         "rule, the event with the new term, the event that made a group reach its threshold."
     )
-    group: dict[str, str] | None = pydantic.Field(
+    group: dict[str, GroupValue] | None = pydantic.Field(
         default=None,
         description="new_terms and threshold: the values that define the finding, by field "
-        "(the new term, the group's values).",
+        "(the new term, the group's values); with alertSuppression also its groupBy values "
+        "(null: the field was missing).",
     )
     count: int | None = pydantic.Field(
         default=None, ge=1, description="Events in the finding (threshold: the group's count)."
@@ -114,6 +137,11 @@ class SecurityAlertSpec(common.Model):
         default=None,
         max_length=5,
         description="Excerpts of the finding's newest events, oldest first (at most 5).",
+    )
+    suppression: Suppression | None = pydantic.Field(
+        default=None,
+        description="alertSuppression: the group this alert stands for, kept current while "
+        "the group is open (Kibana's kibana.alert.suppression.*).",
     )
     workflow_status: WorkflowStatus = pydantic.Field(
         default="open",

@@ -157,6 +157,11 @@ class ExecutionSummary(Model):
     excepted: int = pydantic.Field(
         default=0, description="Matches that an exception item silenced (no alert, no state)."
     )
+    suppressed: int = pydantic.Field(
+        default=0,
+        description="Findings merged into an open suppression group's alert (alertSuppression) "
+        "instead of creating one.",
+    )
     max_signals_reached: bool = pydantic.Field(
         default=False, description="Whether the interval hit maxSignals."
     )

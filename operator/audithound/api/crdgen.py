@@ -137,8 +137,8 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = _structural(value, defs)
     if out.get("x-kubernetes-preserve-unknown-fields"):
         out.pop("additionalProperties", None)
-        if out.get("default", ...) is None:  # an open field left out is absent, not null
-            del out["default"]
+    if out.get("default", ...) is None:  # a field left out is absent, not null
+        del out["default"]
     if "enum" in out and "type" not in out:
         out["type"] = "string"
     return out

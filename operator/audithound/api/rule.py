@@ -172,6 +172,44 @@ class Threshold(common.StrictModel):
     )
 
 
+#: Seconds per unit of a suppression duration (Kibana's units: s, m, h).
+SUPPRESSION_UNITS: dict[str, int] = {"s": 1, "m": 60, "h": 3600}
+
+
+class SuppressionDuration(common.StrictModel):
+    """How long a suppression group stays open after its alert: Kibana's ``{value, unit}``."""
+
+    value: int = pydantic.Field(ge=1, le=MAX_DURATION_SECONDS, description="A whole number.")
+    unit: Literal["s", "m", "h"] = pydantic.Field(description="s, m or h.")
+
+    @property
+    def seconds(self) -> int:
+        return self.value * SUPPRESSION_UNITS[self.unit]
+
+
+class AlertSuppression(common.StrictModel):
+    """Kibana's alert_suppression: one alert per group of matches instead of one per match."""
+
+    group_by: list[FieldName] = pydantic.Field(
+        default_factory=list,
+        max_length=3,
+        description="1-3 fields whose values form a group (a query rule's array field: one "
+        "group per value; new_terms: the whole array). Threshold rules may leave it empty: "
+        "their threshold.field groups.",
+    )
+    duration: SuppressionDuration | None = pydantic.Field(
+        default=None,
+        description="Time-window mode: matches of a group update its alert, created within "
+        "this window and not closed, instead of creating alerts. Without it, a group lasts "
+        "one rule interval.",
+    )
+    missing_fields_strategy: Literal["suppress", "doNotSuppress"] = pydantic.Field(
+        default="suppress",
+        description="Events missing a groupBy field: suppress (missing is a group value of "
+        "its own, null) or doNotSuppress (each such event alerts alone).",
+    )
+
+
 #: The type rules of the spec as CEL, so that the API server refuses at ``kubectl apply``
 #: what the model refuses (the model's validator below says the same in Python).
 _TYPE_RULES: list[pydantic.JsonValue] = [
@@ -269,6 +307,11 @@ class DetectionRuleSpec(common.StrictModel):
     threshold: Threshold | None = pydantic.Field(
         default=None, description="threshold: the grouping and the count that alert."
     )
+    alert_suppression: AlertSuppression | None = pydantic.Field(
+        default=None,
+        description="One alert per group of matches (Kibana's alert suppression): later "
+        "matches update the group's alert (count, last seen, newest events).",
+    )
     exceptions: list[exception_api.ExceptionItem] = pydantic.Field(
         default_factory=list,
         max_length=exception_api.ITEMS_MAX,
@@ -311,6 +354,19 @@ class DetectionRuleSpec(common.StrictModel):
                     raise ValueError(f"type {self.type} needs {alias}")
                 if kind != self.type and given:
                     raise ValueError(f"{alias} is only for type {kind} rules, not {self.type}")
+        suppression = self.alert_suppression
+        if suppression is not None:
+            if not suppression.group_by and self.type != "threshold":
+                raise ValueError("alertSuppression.groupBy needs 1-3 fields")
+            if self.type == "threshold" and suppression.duration is None:
+                raise ValueError(
+                    "alertSuppression of a threshold rule needs a duration (Kibana's threshold "
+                    "rules suppress per time period only)"
+                )
+            if suppression.duration is not None and (
+                suppression.duration.seconds > MAX_DURATION_SECONDS
+            ):
+                raise ValueError(f"alertSuppression.duration {_too_long('')}")
         if self.history_window_start is not None and seconds(self.history_window_start) <= seconds(
             self.from_
         ):

@@ -99,6 +99,16 @@ class OperatorCollector(registry.Collector):
             ("audithound_alerts_rejected", "Alerts the API server refused.", totals.rejected),
             ("audithound_alerts_dropped", "Findings over maxSignals.", totals.dropped),
             ("audithound_matches_excepted", "Matches an exception item silenced.", totals.excepted),
+            (
+                "audithound_alerts_suppressed",
+                "Findings merged into a suppression group's alert.",
+                totals.suppressed,
+            ),
+            (
+                "audithound_alert_updates",
+                "Writes of a suppression group's count into its alert.",
+                totals.updates,
+            ),
             ("audithound_rule_failures", "Events a rule failed on.", totals.failures),
         ):
             family = core.CounterMetricFamily(name, help_text, labels=["rule"])

@@ -51,6 +51,8 @@ OWN_WRITES = frozenset(
     {
         # One SecurityAlert per finding (sinks.kubernetes).
         ("audithound.io", "securityalerts", "", "create"),
+        # A suppression group's count written into its alert (sinks.kubernetes).
+        ("audithound.io", "securityalerts", "", "patch"),
         # Retention: time-to-live and cap (controller.retention).
         ("audithound.io", "securityalerts", "", "delete"),
         # Warning Events about alerts, the heartbeat's Events, kopf's Events about rules.

@@ -50,6 +50,7 @@ def current(loop: tailing.TailLoop, active: Iterable[str]) -> dict[str, dict[str
             "duplicates": counts.duplicates,
             "dropped": counts.dropped,
             "excepted": counts.excepted,
+            "suppressed": counts.suppressed,
             "maxSignalsReached": counts.limit_reached,
             "failures": summary.failures,
         }

@@ -83,6 +83,8 @@ class SinkCounts:
 
     created: int = 0
     duplicates: int = 0
+    #: Suppression groups' alerts whose counts were written in place.
+    updated: int = 0
     events: int = 0
     events_limited: int = 0
     events_failed: int = 0
@@ -94,6 +96,21 @@ class SinkCounts:
         """Count one more of ``name`` (a field of this class)."""
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
+
+
+#: What suppression changes in an alert it created (``alerts.suppression``).
+_SUPPRESSION_FIELDS = (
+    "count",
+    "firstSeen",
+    "lastSeen",
+    "auditIDs",
+    "auditIDsOmitted",
+    "sampleEvents",
+    "suppression",
+)
+#: Reads and writes of one update before giving up until its next turn (people rarely edit
+#: an alert twice in the same second).
+UPDATE_ATTEMPTS = 3
 
 
 class KubernetesSink:
@@ -115,6 +132,8 @@ class KubernetesSink:
         self.counts = SinkCounts()
         #: Alerts written at once; the client's connection pool must be at least this large.
         self.concurrency = concurrency
+        #: A suppression group's alert is created at once and updated as the group grows.
+        self.updates_in_place = True
 
     def emit(self, alert: dict[str, Any]) -> bool:
         created = self._create(alert["name"], alert)
@@ -139,6 +158,52 @@ class KubernetesSink:
         )
         self._events(created, alert)
         return True
+
+    def update(self, alert: dict[str, Any]) -> bool:
+        """Write a suppression group's counts into its existing alert; False when the alert
+        was closed (``workflowStatus: closed``) or deleted, which ends the group.
+
+        Only the fields suppression changes are written, under the resourceVersion just
+        read: a person closing the alert meanwhile makes the write fail (409), and the
+        alert is read again, so a closed alert is never written to.
+        """
+        name = alert["name"]
+        changed = {key: alert["spec"][key] for key in _SUPPRESSION_FIELDS if key in alert["spec"]}
+        for _ in range(UPDATE_ATTEMPTS):
+            try:
+                existing = typing.cast(
+                    dict[str, Any],
+                    self._custom.get_cluster_custom_object(
+                        crdgen.GROUP, crdgen.VERSION, "securityalerts", name
+                    ),
+                )
+            except exceptions.ApiException as error:
+                if error.status == 404:
+                    return False
+                raise
+            if (existing.get("spec") or {}).get("workflowStatus") == "closed":
+                return False
+            patch = {
+                "metadata": {"resourceVersion": existing["metadata"]["resourceVersion"]},
+                "spec": changed,
+            }
+            try:
+                self._custom.patch_cluster_custom_object(
+                    crdgen.GROUP, crdgen.VERSION, "securityalerts", name, patch
+                )
+            except exceptions.ApiException as error:
+                if error.status == 409:
+                    continue  # changed meanwhile (closed?): read it again
+                if error.status == 404:
+                    return False
+                if error.status in REJECTED:
+                    raise base.Rejected(
+                        f"SecurityAlert {name}: {error.status} {error.reason}"
+                    ) from error
+                raise
+            self.counts.add("updated")
+            return True
+        raise RuntimeError(f"SecurityAlert {name} kept changing while its count was written")
 
     def close(self) -> None:
         """Nothing is buffered: every call wrote through."""

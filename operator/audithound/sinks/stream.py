@@ -128,7 +128,9 @@ class Table:
             self._header_written = True
         record = base.flat(alert)
         record["source"] = record["sourceIPs"][0] if record["sourceIPs"] else None
-        record["groupText"] = ", ".join(record["group"].values())
+        record["groupText"] = ", ".join(
+            "(missing)" if value is None else value for value in record["group"].values()
+        )
         row = "  ".join(_cell(record[key], width) for _, key, width in columns)
         self._out.write(row.rstrip() + "\n")
         return True
