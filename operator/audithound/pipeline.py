@@ -10,7 +10,8 @@ pipeline takes their matches in file order through :meth:`Pipeline.detect`) and
 Per event: the rule set's generated function says which rules match (``evaluate``); a match
 that one of the rule's exception items holds for is counted as excepted and goes no further
 (``rules.exceptions``); each remaining match goes to the rule's detector (``detectors``),
-which turns it into findings; ``maxSignals`` admits them (``alerts.limits``); each becomes
+which turns it into findings; ``maxSignals`` and the global cap on creations per minute admit
+them (``alerts.limits``, ``alerts.storm``); each becomes
 an alert named by its identity
 (``alerts.evidence``, ``alerts.identity``) and waits in the outbox. Delivering hands the
 outbox to the sink, concurrently when the sink allows; an alert that could not be written
@@ -108,6 +109,7 @@ class Totals:
     dropped: collections.Counter[str]
     excepted: collections.Counter[str]
     suppressed: collections.Counter[str]
+    storm_dropped: collections.Counter[str]
     updates: collections.Counter[str]
     failures: collections.Counter[str]
 
@@ -137,10 +139,11 @@ class Pipeline:
         *,
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
         alerts_from: datetime.datetime | None = None,
+        max_creations_per_minute: int = 0,
     ) -> None:
         self.evaluator = evaluate.Evaluator(rules)
         self.sink = sink
-        self.limiter = limits.Limiter()
+        self.limiter = limits.Limiter(max_creations_per_minute)
         self.suppressor = suppression.Suppressor(in_place=getattr(sink, "updates_in_place", False))
         self.counts = Counts()
         #: Events before this event time only build history (``scan --alerts-from``).
@@ -572,6 +575,7 @@ class Pipeline:
                 dropped=collections.Counter(self.limiter.dropped_total),
                 excepted=collections.Counter(self.limiter.excepted_total),
                 suppressed=collections.Counter(self.limiter.suppressed_total),
+                storm_dropped=collections.Counter(self.limiter.storm_dropped_total),
                 updates=collections.Counter(self.counts.updates),
                 failures=collections.Counter(self.evaluator.failures),
             )

@@ -1,4 +1,5 @@
-"""maxSignals per rule per interval, and the token bucket of Events: pure logic, no cluster."""
+"""maxSignals per rule per interval, the storm cap over all rules, and the token bucket of
+Events: pure logic, no cluster."""
 
 from __future__ import annotations
 
@@ -47,3 +48,40 @@ def test_an_event_time_near_the_year_1_counts_without_failing() -> None:
     ancient = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC)
     assert limiter.admit(weekly, ancient)
     assert limiter.current["weekly"].interval_start == ancient
+
+
+def test_the_storm_cap_holds_the_sum_of_all_rules_per_minute() -> None:
+    """10 a minute: a flooding rule takes the first half and its tenth; the rest stays for
+    the rules that created fewer than a tenth, until the minute is over."""
+    limiter = limits.Limiter(max_creations_per_minute=10)
+    flood = rule("flood", maxSignals=1000, interval="1h")
+    others = [rule(f"other-{n}", maxSignals=1000, interval="1h") for n in range(7)]
+    assert sum(limiter.admit(flood, START) for _ in range(100)) == 5
+    assert [limiter.admit(other, START) for other in others] == [True] * 5 + [False] * 2
+    assert not limiter.admit(others[0], START)  # the minute's 10 are gone, for every rule
+    assert limiter.current["flood"].storm_dropped == 95
+    assert limiter.current["flood"].dropped == 0  # within maxSignals: not the rule's limit
+    assert limiter.storm_dropped_total == {"flood": 95, "other-0": 1, "other-5": 1, "other-6": 1}
+    next_minute = START + datetime.timedelta(minutes=1)
+    assert limiter.admit(others[6], next_minute)
+    counts = limiter.current["other-6"]  # the rule's own interval (an hour) goes on counting
+    assert (counts.matches, counts.alerts, counts.storm_dropped) == (2, 1, 1)
+
+
+def test_the_storm_cap_counts_after_max_signals_and_takes_back_duplicates() -> None:
+    limiter = limits.Limiter(max_creations_per_minute=2)
+    capped = rule("capped", maxSignals=1, interval="1h")
+    free = rule("free", maxSignals=1000, interval="1h")
+    assert [limiter.admit(capped, START) for _ in range(3)] == [True, False, False]
+    assert limiter.current["capped"].storm_dropped == 0  # maxSignals refused those first
+    assert limiter.admit(free, START)
+    assert not limiter.admit(free, START)
+    limiter.unadmit_duplicate(free)  # it existed: the minute's budget has room again
+    assert limiter.admit(free, START)
+
+
+def test_no_storm_cap_by_default() -> None:
+    limiter = limits.Limiter()
+    free = rule("free", maxSignals=10_000, interval="1h")
+    assert all(limiter.admit(free, START) for _ in range(10_000))
+    assert not limiter.storm_dropped_total

@@ -57,3 +57,10 @@ def test_an_alert_ttl_that_would_overflow_is_refused(ttl: str) -> None:
 
 def test_an_alert_ttl_of_ten_years_is_fine() -> None:
     assert settings.OperatorSettings(alert_ttl="3650d").alert_ttl == "3650d"
+
+
+def test_alert_creations_are_capped_per_minute_by_default() -> None:
+    assert parse().max_alert_creations_per_minute == 600
+    assert parse("--max-alert-creations-per-minute", "0").max_alert_creations_per_minute == 0
+    with pytest.raises(pydantic.ValidationError):
+        parse("--max-alert-creations-per-minute", "-1")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from audithound.alerts import suppression
 from audithound.controller import settings as settings_
 from audithound.controller import tailing
 from audithound.rules import compiler, registry
@@ -208,4 +209,38 @@ def test_the_execution_summary_says_what_the_rule_did_and_holds(
         "learned": 0,
     }
     assert "logLosses" not in summary
+    running.close()
+
+
+class UpdatingApiServer(ApiServer):
+    """Stands for the API server where alerts are objects: a group's alert is updated in
+    place (as ``sinks.kubernetes`` does), each update kept with its count."""
+
+    updates_in_place = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: list[int] = []
+
+    def update(self, alert: dict[str, Any]) -> bool:
+        self.counts.append(alert["spec"]["count"])
+        return True
+
+
+def test_a_groups_last_merges_reach_its_alert_while_the_log_is_idle(
+    tmp_path: pathlib.Path, log_dir: tailkit.AuditLogDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storm's final count, with no event after it: the idle loop writes it once due."""
+    monkeypatch.setattr(suppression, "UPDATE_SECONDS", 0.0)  # due at once
+    grouped = rules(
+        {"type": "query", "query": "kubernetes.audit.verb:get"},
+        alertSuppression={"groupBy": ["user.name"], "duration": {"value": 1, "unit": "h"}},
+    )
+    sink = UpdatingApiServer()
+    running = loop(tmp_path, log_dir, grouped, sink)
+    log_dir.write(b"".join(line(f"agent-{n}") for n in range(3)))
+    assert running.step() == 3  # the group's alert is created; two merges wait
+    assert (len(sink.alerts), sink.counts) == (1, [])
+    assert running.step() == 0  # nothing new in the log, yet the update goes out
+    assert sink.counts == [3]
     running.close()

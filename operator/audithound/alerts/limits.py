@@ -1,4 +1,4 @@
-"""``maxSignals`` per rule per ``interval``, and duplicate suppression by alert name.
+"""``maxSignals`` per rule per ``interval``, the global storm cap, and duplicates by alert name.
 
 Fed by: the pipeline, with each new alert of a rule and the time that counts for it (the
 event's time in ``scan``, the read time in the operator: Elastic windows by ingest time).
@@ -12,6 +12,7 @@ import collections
 import dataclasses
 import datetime
 
+from audithound.alerts import storm
 from audithound.rules import compiler
 
 #: The earliest time datetime holds (0001-01-01 UTC), in seconds since the epoch.
@@ -31,6 +32,8 @@ class RuleCounts:
     excepted: int = 0
     #: Findings merged into an open suppression group's alert instead of alerting.
     suppressed: int = 0
+    #: Alerts within maxSignals that the global cap on creations per minute refused.
+    storm_dropped: int = 0
 
     @property
     def limit_reached(self) -> bool:
@@ -38,13 +41,16 @@ class RuleCounts:
 
 
 class Limiter:
-    """Counts alerts per rule in fixed intervals aligned to the epoch, drops past maxSignals."""
+    """Counts alerts per rule in fixed intervals aligned to the epoch, drops past maxSignals
+    and past the global cap of ``max_creations_per_minute`` (0: none)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_creations_per_minute: int = 0) -> None:
+        self.storm = storm.StormCap(max_creations_per_minute)
         self.current: dict[str, RuleCounts] = {}
         self.dropped_total: collections.Counter[str] = collections.Counter()
         self.excepted_total: collections.Counter[str] = collections.Counter()
         self.suppressed_total: collections.Counter[str] = collections.Counter()
+        self.storm_dropped_total: collections.Counter[str] = collections.Counter()
 
     def _counts(self, rule: compiler.CompiledRule, at: datetime.datetime) -> RuleCounts:
         seconds = rule.interval.total_seconds()
@@ -66,6 +72,10 @@ class Limiter:
             counts.dropped += 1
             self.dropped_total[rule.name] += 1
             return False
+        if not self.storm.take(rule.name, at):
+            counts.storm_dropped += 1
+            self.storm_dropped_total[rule.name] += 1
+            return False
         counts.alerts += 1
         return True
 
@@ -82,7 +92,8 @@ class Limiter:
         self.suppressed_total[rule.name] += 1
 
     def unadmit_duplicate(self, rule: compiler.CompiledRule) -> None:
-        """An admitted alert turned out to exist already: it does not use up the limit."""
+        """An admitted alert turned out to exist already: it does not use up the limits."""
+        self.storm.give_back(rule.name)
         counts = self.current.get(rule.name)
         if counts is not None:
             counts.alerts -= 1

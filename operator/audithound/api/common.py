@@ -162,6 +162,11 @@ class ExecutionSummary(Model):
         description="Findings merged into an open suppression group's alert (alertSuppression) "
         "instead of creating one.",
     )
+    storm_dropped: int = pydantic.Field(
+        default=0,
+        description="Alerts within maxSignals not created because the operator's cap on "
+        "alert creations per minute, over all rules, was reached (an alert storm).",
+    )
     max_signals_reached: bool = pydantic.Field(
         default=False, description="Whether the interval hit maxSignals."
     )

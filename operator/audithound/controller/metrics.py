@@ -98,6 +98,11 @@ class OperatorCollector(registry.Collector):
             ("audithound_alert_duplicates", "Alerts that existed already.", totals.duplicates),
             ("audithound_alerts_rejected", "Alerts the API server refused.", totals.rejected),
             ("audithound_alerts_dropped", "Findings over maxSignals.", totals.dropped),
+            (
+                "audithound_alerts_storm_dropped",
+                "Alerts refused by the cap on alert creations per minute.",
+                totals.storm_dropped,
+            ),
             ("audithound_matches_excepted", "Matches an exception item silenced.", totals.excepted),
             (
                 "audithound_alerts_suppressed",

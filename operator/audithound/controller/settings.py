@@ -78,6 +78,12 @@ class OperatorSettings(pydantic.BaseModel):
     #: Most SecurityAlerts kept; past it the oldest closed, then acknowledged, then open ones
     #: go (0: no cap). 10,000 small objects are about 30 MB in etcd.
     max_alerts: int = pydantic.Field(default=10_000, ge=0)
+    #: SecurityAlerts created per minute at most, over all rules (0: no cap). Beside each
+    #: rule's ``maxSignals``, it bounds what an alert storm costs etcd and the API server: 600
+    #: a minute is 10 writes a second, well under what one API server takes. Past half of it,
+    #: a rule that created a tenth of it this minute waits for the next minute, so one
+    #: flooding rule never silences the others. Refused alerts are counted per rule.
+    max_alert_creations_per_minute: int = pydantic.Field(default=600, ge=0, le=1_000_000)
     #: Seconds between retention passes (a paged list of SecurityAlerts, then deletions);
     #: a pass comes sooner once this instance created a tenth of ``max_alerts``.
     retention_interval: float = pydantic.Field(default=300.0, gt=0)
@@ -157,6 +163,7 @@ _ENV = {
     "status_interval": "AUDITHOUND_STATUS_INTERVAL",
     "alert_ttl": "AUDITHOUND_ALERT_TTL",
     "max_alerts": "AUDITHOUND_MAX_ALERTS",
+    "max_alert_creations_per_minute": "AUDITHOUND_MAX_ALERT_CREATIONS_PER_MINUTE",
     "retention_interval": "AUDITHOUND_RETENTION_INTERVAL",
     "heartbeat_timeout": "AUDITHOUND_HEARTBEAT_TIMEOUT",
     "heartbeat_server": "AUDITHOUND_HEARTBEAT_SERVER",
@@ -195,6 +202,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flag("status_interval", "seconds between rule status updates", metavar="SECONDS")
     flag("alert_ttl", "delete SecurityAlerts older than this (0: never)", metavar="DURATION")
     flag("max_alerts", "most SecurityAlerts kept (0: no cap)", metavar="N")
+    flag(
+        "max_alert_creations_per_minute",
+        "SecurityAlerts created per minute at most, over all rules (0: no cap)",
+        metavar="N",
+    )
     flag("retention_interval", "seconds between retention passes", metavar="SECONDS")
     flag(
         "heartbeat_timeout", "seconds for own requests to reach the log (0: off)", metavar="SECONDS"

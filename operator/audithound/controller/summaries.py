@@ -51,6 +51,7 @@ def current(loop: tailing.TailLoop, active: Iterable[str]) -> dict[str, dict[str
             "dropped": counts.dropped,
             "excepted": counts.excepted,
             "suppressed": counts.suppressed,
+            "stormDropped": counts.storm_dropped,
             "maxSignalsReached": counts.limit_reached,
             "failures": summary.failures,
         }

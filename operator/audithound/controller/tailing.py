@@ -120,7 +120,11 @@ class TailLoop:
         self._registry = registry
         self._checkpoint = checkpoint.Checkpoint(settings.state_dir)
         saved = self._load()
-        self.pipeline = pipeline.Pipeline(registry.ruleset, sink)
+        self.pipeline = pipeline.Pipeline(
+            registry.ruleset,
+            sink,
+            max_creations_per_minute=settings.max_alert_creations_per_minute,
+        )
         if saved is not None and saved.state:
             self.pipeline.restore(saved.state)
         position = saved.position if saved is not None else None
@@ -214,8 +218,9 @@ class TailLoop:
         """
         now = datetime.datetime.now(datetime.UTC)
         self.progress.last_poll = now
-        if self.pipeline.pending():
-            self.pipeline.deliver()
+        # Also while the log is idle: what failed before is retried, and a suppression group's
+        # last merges reach its alert once due (a storm's final count, with no event after it).
+        self.pipeline.deliver()
         self._save()
         if self.pipeline.rules is not self._registry.ruleset:
             self.pipeline.use(self._registry.ruleset)
