@@ -238,7 +238,8 @@ def _write_rate(
         log,
         work / f"writes-{writers}-state",
         node_name=f"bench-writes-{writers}",
-        extra_args=["--alert-writers", str(writers)],
+        # The write rate itself: no cap on creations per minute (600 by default).
+        extra_args=["--alert-writers", str(writers), "--max-alert-creations-per-minute=0"],
     )
     running.start()
     try:

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.cluster
 #: Requests per run: about 1.5 MiB of audit log, so the 1 MiB log of the test control plane
 #: rotates at least once while the traffic flows.
 REQUESTS = 1800
+#: Every request is to alert: no cap on creations per minute (test_storm tests the cap).
+UNCAPPED = ("--max-alert-creations-per-minute=0",)
 
 
 def test_sigkill_and_rotation_keep_alerts_exactly_once(
@@ -38,7 +40,11 @@ def test_sigkill_and_rotation_keep_alerts_exactly_once(
     )
     backups_before = set(control_plane.audit_log.parent.glob("audit-*.log"))
     operator = Operator(
-        operator_kubeconfig, control_plane.audit_log, tmp_path / "state", node_name="test-node"
+        operator_kubeconfig,
+        control_plane.audit_log,
+        tmp_path / "state",
+        node_name="test-node",
+        extra_args=UNCAPPED,
     )
     operator.start()
     eventually(lambda: ready(kube, name), what="the burst rule")
@@ -72,7 +78,11 @@ def test_rotation_while_down_resumes_from_the_rotated_file(
         rule_manifest(name, f"user_agent.original:{prefix}/*", maxSignals=10000, interval="1h")
     )
     operator = Operator(
-        operator_kubeconfig, control_plane.audit_log, tmp_path / "state", node_name="test-node"
+        operator_kubeconfig,
+        control_plane.audit_log,
+        tmp_path / "state",
+        node_name="test-node",
+        extra_args=UNCAPPED,
     )
     operator.start()
     eventually(lambda: ready(kube, name), what="the rule")
