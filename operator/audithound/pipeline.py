@@ -11,8 +11,7 @@ Per event: the rule set's generated function says which rules match (``evaluate`
 that one of the rule's exception items holds for is counted as excepted and goes no further
 (``rules.exceptions``); each remaining match goes to the rule's detector (``detectors``),
 which turns it into findings; ``maxSignals`` and the global cap on creations per minute admit
-them (``alerts.limits``, ``alerts.storm``); each becomes
-an alert named by its identity
+them (``alerts.limits``, ``alerts.storm``); each becomes an alert named by its identity
 (``alerts.evidence``, ``alerts.identity``) and waits in the outbox. Delivering hands the
 outbox to the sink, concurrently when the sink allows; an alert that could not be written
 stays in the outbox for the next :meth:`Pipeline.deliver`, so a failed write never loses a
