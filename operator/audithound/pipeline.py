@@ -359,15 +359,27 @@ class Pipeline:
                 for key in groups:
                     self._suppress(rule, key, finding, when, detected)
                 return
+        alert = self._alert(rule, finding, when, detected)
+        if alert is not None:
+            self._outbox.append(_Pending(rule, alert))
+
+    def _alert(
+        self,
+        rule: compiler.CompiledRule,
+        finding: findings.Finding,
+        when: datetime.datetime,
+        detected: datetime.datetime,
+    ) -> dict[str, Any] | None:
+        """The alert of a finding the limits admit; None when they refuse it or its evidence
+        fails (counted as the rule's failure, and its place in the limits given back)."""
         if not self.limiter.admit(rule, when):
-            return
+            return None
         try:
-            alert = evidence.build(rule, finding, detected)
+            return evidence.build(rule, finding, detected)
         except Exception:
             self.limiter.unadmit_duplicate(rule)
             self._failed(rule, "evidence")
-            return
-        self._outbox.append(_Pending(rule, alert))
+            return None
 
     def _suppress(
         self,
@@ -384,13 +396,8 @@ class Pipeline:
             self.suppressor.merge(group, finding, lambda: evidence.build(rule, finding, detected))
             self.limiter.suppress(rule, when)
             return
-        if not self.limiter.admit(rule, when):
-            return
-        try:
-            alert = evidence.build(rule, finding, detected)
-        except Exception:
-            self.limiter.unadmit_duplicate(rule)
-            self._failed(rule, "evidence")
+        alert = self._alert(rule, finding, when, detected)
+        if alert is None:
             return
         group, evicted = self.suppressor.open(rule, key, finding, alert, when)
         if evicted is not None:

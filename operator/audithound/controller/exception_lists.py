@@ -93,15 +93,7 @@ def refresh_rules(api: client.ApiClient, changed: Mapping[str, compiler.Outcome]
             )
             if patch is None:
                 continue
-            custom.patch_cluster_custom_object_status(
-                crdgen.GROUP,
-                crdgen.VERSION,
-                "detectionrules",
-                name,
-                {"status": patch},
-                _content_type="application/merge-patch+json",
-                _request_timeout=REQUEST_TIMEOUT,
-            )
+            _patch_status(custom, "detectionrules", name, patch)
         except api_exceptions.ApiException as error:
             # The rule's next watch event writes it; its outcome is already in the registry.
             LOG.warning(
@@ -130,20 +122,26 @@ def refresh_lists(
             )
             if patch is None:
                 continue
-            custom.patch_cluster_custom_object_status(
-                crdgen.GROUP,
-                crdgen.VERSION,
-                PLURAL,
-                name,
-                {"status": patch},
-                _content_type="application/merge-patch+json",
-                _request_timeout=REQUEST_TIMEOUT,
-            )
+            _patch_status(custom, PLURAL, name, patch)
         except api_exceptions.ApiException as error:
             LOG.warning(
                 "Failed to update DetectionException status",
                 extra={"detectionexception": name, "status": error.status},
             )
+
+
+def _patch_status(
+    custom: client.CustomObjectsApi, plural: str, name: str, patch: dict[str, Any]
+) -> None:
+    custom.patch_cluster_custom_object_status(
+        crdgen.GROUP,
+        crdgen.VERSION,
+        plural,
+        name,
+        {"status": patch},
+        _content_type="application/merge-patch+json",
+        _request_timeout=REQUEST_TIMEOUT,
+    )
 
 
 def _get(custom: client.CustomObjectsApi, plural: str, name: str) -> dict[str, Any]:

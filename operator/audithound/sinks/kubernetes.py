@@ -170,18 +170,8 @@ class KubernetesSink:
         name = alert["name"]
         changed = {key: alert["spec"][key] for key in _SUPPRESSION_FIELDS if key in alert["spec"]}
         for _ in range(UPDATE_ATTEMPTS):
-            try:
-                existing = typing.cast(
-                    dict[str, Any],
-                    self._custom.get_cluster_custom_object(
-                        crdgen.GROUP, crdgen.VERSION, "securityalerts", name
-                    ),
-                )
-            except exceptions.ApiException as error:
-                if error.status == 404:
-                    return False
-                raise
-            if (existing.get("spec") or {}).get("workflowStatus") == "closed":
+            existing = self._read(name)
+            if existing is None or (existing.get("spec") or {}).get("workflowStatus") == "closed":
                 return False
             patch = {
                 "metadata": {"resourceVersion": existing["metadata"]["resourceVersion"]},
@@ -235,18 +225,24 @@ class KubernetesSink:
     def _existing_time(self, name: str) -> float | None:
         """When the finding of the existing alert ``name`` last saw an event (read only for
         alerts that may be renewed: a term new again)."""
+        existing = self._read(name)
+        if existing is None:  # deleted meanwhile (retention): nothing to compare
+            return None
+        return base.alert_time(existing.get("spec") or {})
+
+    def _read(self, name: str) -> dict[str, Any] | None:
+        """The SecurityAlert ``name`` as the API server holds it; None when it is gone."""
         try:
-            existing = typing.cast(
+            return typing.cast(
                 dict[str, Any],
                 self._custom.get_cluster_custom_object(
                     crdgen.GROUP, crdgen.VERSION, "securityalerts", name
                 ),
             )
         except exceptions.ApiException as error:
-            if error.status == 404:  # deleted meanwhile (retention): nothing to compare
+            if error.status == 404:
                 return None
             raise
-        return base.alert_time(existing.get("spec") or {})
 
     def _events(self, created: dict[str, Any], alert: dict[str, Any]) -> None:
         """One Event about the alert in ``default``; one about the touched object in its
