@@ -1,0 +1,1 @@
+"""EQL, Elasticsearch's Event Query Language, on its own: it knows nothing of Kubernetes."""
