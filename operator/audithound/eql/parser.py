@@ -430,6 +430,14 @@ def _unexpected_token(
     def error(message: str, where: int = offset) -> errors.EqlSyntaxError:
         return errors.EqlSyntaxError.at(message, text, where)
 
+    for candidate in (token, previous):
+        # A lone "/*" lexes as a division and a product: the writer opened a comment.
+        if (
+            candidate is not None
+            and candidate.type == "MUL_OP"
+            and text.startswith("/*", _offset(candidate))
+        ):
+            return error("unterminated comment: add the closing '*/'", _offset(candidate))
     if token.type == "_ASGN":
         return error("'=' is no operator in EQL: write '==' (case-sensitive) or ':' (not)")
     if token.type == "COMPARE" and "COMPARE" not in expected and prev not in _OPERATORS:
