@@ -24,6 +24,9 @@ CROSSINGS = [
     ("detectors/query.py", "from audithound.alerts import evidence", "Layers follow the data flow"),
     ("alerts/evidence.py", "from audithound.sinks import stream", "Layers follow the data flow"),
     ("kql/parser.py", "from audithound.normalize import view", "The query language knows nothing"),
+    ("eql/parser.py", "from audithound.normalize import view", "EQL, like KQL, knows nothing"),
+    ("eql/evaluate.py", "import kubernetes", "EQL, like KQL, knows nothing"),
+    ("kql/parser.py", "from audithound.eql import nodes", "Layers follow the data flow"),
     ("scanner.py", "from audithound.tuning import advice", "Layers follow the data flow"),
     (
         "tuning/collect.py",
