@@ -45,22 +45,9 @@ class EqlSyntaxError(ValueError):
         return f"line {self.line}, column {self.column}: {self.message}\n{self.excerpt}"
 
 
-class EqlTypeError(ValueError):
+class EqlTypeError(kql_errors.PositionedError):
     """A query that parses but that Elasticsearch would refuse to run.
 
     ``line`` and ``column`` (1-based) locate the offending node, so the rule engine reports it
     as it reports an :class:`EqlSyntaxError`.
     """
-
-    message: str
-    line: int
-    column: int
-
-    def __init__(self, message: str, line: int, column: int) -> None:
-        super().__init__(message, line, column)
-        self.message = message
-        self.line = line
-        self.column = column
-
-    def __str__(self) -> str:
-        return f"line {self.line}, column {self.column}: {self.message}"

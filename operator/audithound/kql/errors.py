@@ -61,13 +61,9 @@ def excerpt(text: str, line: int, column: int) -> str:
     return f"{source}\n{lead}^"
 
 
-class KqlQueryError(ValueError):
-    """A valid query that Elasticsearch refuses to run on the fields' types (a wildcard on an
-    ``ip`` field, a value that is no date on a ``date`` field ...).
-
-    Raised by the compiler; ``line`` and ``column`` (1-based) locate the offending value, so
-    the rule engine reports it as it reports a :class:`KqlSyntaxError`.
-    """
+class PositionedError(ValueError):
+    """A query that parses but cannot run, with the 1-based ``line`` and ``column`` of what
+    is wrong in it (the query languages' refusals after parsing share it)."""
 
     message: str
     line: int
@@ -81,3 +77,12 @@ class KqlQueryError(ValueError):
 
     def __str__(self) -> str:
         return f"line {self.line}, column {self.column}: {self.message}"
+
+
+class KqlQueryError(PositionedError):
+    """A valid query that Elasticsearch refuses to run on the fields' types (a wildcard on an
+    ``ip`` field, a value that is no date on a ``date`` field ...).
+
+    Raised by the compiler; ``line`` and ``column`` locate the offending value, so the rule
+    engine reports it as it reports a :class:`KqlSyntaxError`.
+    """
