@@ -7,18 +7,16 @@ and shows the excerpt to whoever wrote the rule.
 
 from __future__ import annotations
 
+from typing import Self
+
 #: Longest part of a query line shown in an excerpt; longer lines are cut around the column.
 EXCERPT_WIDTH = 100
 
 
-class KqlSyntaxError(ValueError):
-    """A query that is not valid KQL.
-
-    ``line`` and ``column`` are 1-based and count characters; ``excerpt`` is the offending
-    line (cut to :data:`EXCERPT_WIDTH` around the column when longer) and a caret line under
-    the column. ``str(err)`` reads ``line 1, column 41: expected a value after ':'`` followed
-    by the excerpt.
-    """
+class QuerySyntaxError(ValueError):
+    """A query text that does not parse, at a 1-based ``line`` and ``column`` (characters),
+    with ``excerpt``: the offending line (cut to :data:`EXCERPT_WIDTH` around the column when
+    longer) and a caret line under the column. The query languages' syntax errors share it."""
 
     message: str
     line: int
@@ -33,13 +31,19 @@ class KqlSyntaxError(ValueError):
         self.excerpt = excerpt(text, line, column)
 
     @classmethod
-    def at(cls, message: str, text: str, offset: int) -> KqlSyntaxError:
+    def at(cls, message: str, text: str, offset: int) -> Self:
         """The error at character ``offset`` of ``text`` (``len(text)`` is the end)."""
         line, column = position(text, offset)
         return cls(message, text, line, column)
 
     def __str__(self) -> str:
         return f"line {self.line}, column {self.column}: {self.message}\n{self.excerpt}"
+
+
+class KqlSyntaxError(QuerySyntaxError):
+    """A query that is not valid KQL. ``str(err)`` reads
+    ``line 1, column 41: expected a value after ':'`` followed by the excerpt.
+    """
 
 
 def position(text: str, offset: int) -> tuple[int, int]:
