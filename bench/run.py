@@ -9,16 +9,17 @@ What is measured, on one generated log of N events:
 (a) the floor every reader pays: a bare ``orjson.loads`` loop over the file's lines, in
     process, best of 3;
 (b) ``audithound scan --rules <the seed rule> --output json FILE``, and
-(c) the same with the 30 rules of ``bench/rules``, and (d) with those and the two new_terms
-    and two threshold rules of ``bench/stateful``: each a subprocess with standard output
+(c) the same with the 30 rules of ``bench/rules``, (d) with those and the two new_terms
+    and two threshold rules of ``bench/stateful``, and (e) with those and the five EQL rules
+    of ``bench/eql`` (three single-event, two sequences): each a subprocess with standard output
     to /dev/null, best of 3 wall times (interpreter start and rule compilation included),
-    peak RSS from ``wait4``'s rusage; (b), (c) and (d) with the default ``--jobs`` (a
-    worker process per CPU), (b1), (c1) and (d1) with ``--jobs 1`` (one process, one core);
+    peak RSS from ``wait4``'s rusage; (b) to (e) with the default ``--jobs`` (a
+    worker process per CPU), (b1) to (e1) with ``--jobs 1`` (one process, one core);
 (a), (b) and (c) take turns, one of each per round, so that a drifting machine speed biases
 none of the ratios; the package is byte-compiled first, as an installed one is;
 and the peak RSS of (b) on logs of N/2 and 2N events, which shows whether memory grows
-with the input. Targets: (b) at least 0.5 and (c) at least 0.3 of (a)'s rate; (d) is
-reported beside them. ``bench/state.py`` measures the detectors' state (memory per term,
+with the input. Targets: (b) at least 0.5 and (c) at least 0.3 of (a)'s rate; (d) and (e)
+are reported beside them. ``bench/state.py`` measures the detectors' state (memory per term,
 checkpoint writes).
 
 Logs are cached in ``bench/out`` under a name holding N, the seed and a digest of the
@@ -53,11 +54,17 @@ OUT: Final = HERE / "out"
 GENERATOR: Final = HERE / "generate.py"
 PACKAGE: Final = ROOT / "operator" / "audithound"
 REPEATS: Final = 3
-TARGETS: Final[dict[str, float | None]] = {"seed": 0.5, "bench": 0.3, "mixed": None}
+TARGETS: Final[dict[str, float | None]] = {
+    "seed": 0.5,
+    "bench": 0.3,
+    "mixed": None,
+    "eql": None,
+}
 RULE_SETS: Final = {
     "seed": (ROOT / "examples" / "rules" / "kubernetes-anonymous-request-authorized.yaml",),
     "bench": (HERE / "rules",),
     "mixed": (HERE / "rules", HERE / "stateful"),
+    "eql": (HERE / "rules", HERE / "stateful", HERE / "eql"),
 }
 #: The scans measured: rule set, and ``--jobs`` (None: the default, one process per CPU).
 VARIANTS: Final[dict[str, tuple[str, int | None]]] = {
@@ -67,6 +74,8 @@ VARIANTS: Final[dict[str, tuple[str, int | None]]] = {
     "bench-1": ("bench", 1),
     "mixed": ("mixed", None),
     "mixed-1": ("mixed", 1),
+    "eql": ("eql", None),
+    "eql-1": ("eql", 1),
 }
 LABELS: Final = {
     "seed": "(b) `scan` with the seed rule (1 rule)",
@@ -75,6 +84,8 @@ LABELS: Final = {
     "bench-1": "(c1) the same as (c) with `--jobs 1`",
     "mixed": "(d) (c) plus 2 new_terms and 2 threshold rules (`bench/stateful`)",
     "mixed-1": "(d1) the same as (d) with `--jobs 1`",
+    "eql": "(e) (d) plus 3 single-event and 2 sequence EQL rules (`bench/eql`)",
+    "eql-1": "(e1) the same as (e) with `--jobs 1`",
 }
 
 sys.path.insert(0, str(HERE))

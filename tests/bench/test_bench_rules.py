@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from audithound import evaluate
+from audithound.eql import nodes
 from audithound.rules import compiler, loader, ruleset
 from audithound.source import decode, files
 
@@ -148,3 +149,13 @@ def test_generator_techniques_are_the_bench_rules(
 ) -> None:
     techniques = generator.Cluster(0).techniques()
     assert sorted(techniques) == sorted(rule.name for rule in compiled_rules)
+
+
+def test_the_eql_bench_rules_load_clean_and_run_in_the_one_generated_function() -> None:
+    loaded = loader.load([str(ROOT / "bench" / "eql")])
+    assert [problem.render() for problem in loaded.all_problems()] == []
+    assert sorted(rule.spec.type for rule in loaded.rules) == ["eql"] * 5
+    sequences = [rule.name for rule in loaded.rules if isinstance(rule.eql, nodes.Sequence)]
+    assert sorted(sequences) == ["eql-rbac-change-then-workload", "eql-token-then-exec"]
+    rules = ruleset.RuleSet(loaded.rules)
+    assert rules.source.count("def ") == 1 and not rules.broken

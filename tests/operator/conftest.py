@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from audithound.alerts import evidence
 from audithound.devcluster import controlplane
 from audithound.devcluster import operator as operator_
 
@@ -53,7 +54,7 @@ class Kube:
         """Delete a test's rule and its alerts, so later tests list fewer objects."""
         self.kubectl("delete", "detectionrule", name)
         # One deletecollection request: `kubectl delete -l` deletes object by object.
-        selector = urllib.parse.quote(f"audithound.io/rule={name}")
+        selector = urllib.parse.quote(f"audithound.io/rule={evidence.rule_label(name)}")
         self.kubectl(
             "delete",
             "--raw",

@@ -207,8 +207,17 @@ def _finding_reason(rule: compiler.CompiledRule, finding: findings.Finding, one:
                 distinct = f" ({limit.value}+ distinct {limit.field})"
             window = spec.from_.removeprefix("now-")
             return f"{finding.count} matching events{of} within {window}{distinct}; last: {one}"
+        case "eql" if finding.count > 1:
+            of = f" by {group}" if group else ""
+            return f"sequence of {finding.count} events{of}; last: {one}"
         case _:
             return one
+
+
+def rule_label(name: str) -> str:
+    """The ``audithound.io/rule`` label of a rule's alerts: its name, cut to the 63 characters
+    a label value may hold (a rule name may have 253)."""
+    return name[:63].rstrip("-.")
 
 
 def build(
@@ -252,7 +261,7 @@ def build(
     alert: dict[str, Any] = {
         "name": identity.alert_name(rule.name, finding.key),
         "labels": {
-            "audithound.io/rule": rule.name[:63].rstrip("-."),
+            "audithound.io/rule": rule_label(rule.name),
             "audithound.io/severity": spec.severity,
         },
         "spec": alert_spec,

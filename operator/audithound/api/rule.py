@@ -22,13 +22,23 @@ from audithound.api import exceptions as exception_api
 Severity = Literal["low", "medium", "high", "critical"]
 
 #: The rule types that run here, Kibana's names. Each type's own fields are named below.
-RuleType = Literal["query", "new_terms", "threshold"]
+RuleType = Literal["query", "new_terms", "threshold", "eql"]
 
 #: Fields of the spec that only one rule type reads, by type.
 TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "query": (),
     "new_terms": ("new_terms_fields", "history_window_start"),
     "threshold": ("threshold",),
+    "eql": (),
+}
+
+#: The query language of each rule type (Kibana's: an eql rule is written in EQL, the others
+#: in KQL; Lucene is not supported).
+LANGUAGES: dict[str, str] = {
+    "query": "kuery",
+    "new_terms": "kuery",
+    "threshold": "kuery",
+    "eql": "eql",
 }
 
 #: Elastic's risk-score bands: 0-21 low, 22-47 medium, 48-73 high, 74-100 critical.
@@ -231,6 +241,10 @@ _TYPE_RULES: list[pydantic.JsonValue] = [
         "rule": "self.type == 'threshold' || !has(self.threshold)",
         "message": "threshold is only for threshold rules",
     },
+    {
+        "rule": "(self.type == 'eql') == (has(self.language) && self.language == 'eql')",
+        "message": "eql rules need language eql, and language eql is only for eql rules",
+    },
 ]
 
 
@@ -257,14 +271,17 @@ class DetectionRuleSpec(common.StrictModel):
         description="Rule type: query (each matching event is an alert), new_terms (an "
         "event whose value of newTermsFields was not seen within historyWindowStart), "
         "threshold (a group of matching events reaching threshold.value within the "
-        "look-back).",
+        "look-back), eql (an EQL query: each matching event, or each completed sequence, is "
+        "an alert).",
     )
-    language: Literal["kuery"] = pydantic.Field(
-        default="kuery", description="Query language: kuery (Elastic's KQL)."
+    language: Literal["kuery", "eql"] = pydantic.Field(
+        default="kuery",
+        description="Query language: kuery (Elastic's KQL) for query, new_terms and "
+        "threshold rules; eql (Elastic's EQL) for eql rules.",
     )
     query: str = pydantic.Field(
         min_length=1,
-        description="The KQL query, over the fields of Elastic's Kubernetes audit_logs "
+        description="The KQL or EQL query, over the fields of Elastic's Kubernetes audit_logs "
         "documents (kubernetes.audit.*, event.*, user.name, source.ip ...).",
     )
     severity: Severity = pydantic.Field(description="Alert severity.")
@@ -354,6 +371,13 @@ class DetectionRuleSpec(common.StrictModel):
                     raise ValueError(f"type {self.type} needs {alias}")
                 if kind != self.type and given:
                     raise ValueError(f"{alias} is only for type {kind} rules, not {self.type}")
+        wanted = LANGUAGES[self.type]
+        if self.language != wanted:
+            if self.type == "eql":
+                raise ValueError("type eql needs language eql")
+            raise ValueError(
+                f"language {self.language} is only for type eql rules, not {self.type}"
+            )
         suppression = self.alert_suppression
         if suppression is not None:
             if not suppression.group_by and self.type != "threshold":

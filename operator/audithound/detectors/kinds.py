@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from audithound.detectors import base, newterms, query, threshold
+from audithound.detectors import base, newterms, query, sequence, steps, threshold
+from audithound.eql import nodes as eql_nodes
 from audithound.rules import compiler
 
 
@@ -33,6 +34,18 @@ def create(rule: compiler.CompiledRule, excerpt: threshold.ExcerptOf) -> base.De
                 excerpt,
                 cardinality=(limit.field, limit.value) if limit is not None else None,
             )
+        case "eql" if isinstance(rule.eql, eql_nodes.Sequence):
+            return sequence.SequenceDetector(
+                steps.stages(rule.eql),
+                key_names=steps.key_names(rule.eql),
+                until=steps.until(rule.eql),
+                # Kibana runs a sequence over the look-back window: without a maxspan,
+                # a sequence longer than ``from`` is never found there, nor here.
+                maxspan=steps.maxspan(rule.eql) or rule.lookback.total_seconds(),
+                excerpt=excerpt,
+            )
+        case "eql":
+            return query.QueryDetector()
         case _:
             raise TypeError(f"no detector for rule type {spec.type!r}")
 
@@ -51,6 +64,8 @@ def state_key(rule: compiler.CompiledRule) -> str:
         case "threshold":
             assert spec.threshold is not None
             parts |= {"threshold": spec.threshold.model_dump(mode="json"), "window": spec.from_}
+        case "eql" if isinstance(rule.eql, eql_nodes.Sequence) and rule.eql.maxspan is None:
+            parts |= {"window": spec.from_}
         case _:
             pass
     text = json.dumps(parts, sort_keys=True)

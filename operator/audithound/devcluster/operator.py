@@ -125,17 +125,20 @@ def install_identity(
         "--duration",
         duration,
     ).strip()
+    return token_kubeconfig(server, ca_cert, SERVICE_ACCOUNT, token, target)
+
+
+def token_kubeconfig(server: str, ca_cert: Path, user: str, token: str, target: Path) -> Path:
+    """Write a kubeconfig that authenticates to ``server`` with ``token`` to ``target``."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
             {"name": "local", "cluster": {"server": server, "certificate-authority": str(ca_cert)}}
         ],
-        "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
-        "contexts": [
-            {"name": SERVICE_ACCOUNT, "context": {"cluster": "local", "user": SERVICE_ACCOUNT}}
-        ],
-        "current-context": SERVICE_ACCOUNT,
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": user, "context": {"cluster": "local", "user": user}}],
+        "current-context": user,
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(config))

@@ -21,15 +21,20 @@ closure called on the document. Conditions on constant fields fold away as there
 No query text ever becomes code: the source holds only generated names (``k3``, ``t4``,
 ``f0``); the values, sets and closures they stand for are passed in the function's globals.
 
+A query of another language (EQL) takes part through :class:`External`: it writes its own
+expression with the same shared reads (:meth:`Source.values`) and named globals
+(:meth:`Source.name`), so a set mixing languages is still one function.
+
 A query that raises on some document fails alone: each query runs in its own ``try``, its
 payload goes to the caller's ``failed`` list, and the other queries still see the document.
 """
 
 from __future__ import annotations
 
+import abc
 import itertools
-from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from audithound.kql import compiler, dates, documents, nodes, typed
 
@@ -47,11 +52,29 @@ Matcher = Callable[[Any, list[T]], list[T]]
 MAX_DEPTH = 50
 
 
-class _TooDeep(Exception):
-    pass
+class TooDeep(Exception):
+    """A query nested deeper than :data:`MAX_DEPTH`: it runs as its closure instead."""
 
 
-class _Source:
+class External(abc.ABC):
+    """A query of another language, lowered into the generated function by itself."""
+
+    @abc.abstractmethod
+    def lower(self, source: Source) -> str | bool:
+        """A Python expression over ``document`` true where the query holds (or its constant
+        answer), built with ``source``'s names; raises :class:`TooDeep` past
+        :data:`MAX_DEPTH`."""
+
+    @abc.abstractmethod
+    def predicate(self) -> Callable[[Any], bool]:
+        """The query as one ``document -> bool`` closure (when too deep to lower)."""
+
+
+#: What a rule set runs: a KQL tree or a query that lowers itself.
+Query: TypeAlias = nodes.Node | External
+
+
+class Source:
     """The generated function's text and the globals its names stand for."""
 
     def __init__(self, access: documents.FieldAccess, clock: dates.Clock) -> None:
@@ -79,12 +102,12 @@ class _Source:
     def condition(self, node: nodes.Node, depth: int = 0) -> str | bool:
         """A Python expression true where ``node`` holds, or the answer when it is constant."""
         if depth > MAX_DEPTH:
-            raise _TooDeep
+            raise TooDeep
         match node:
             case nodes.Or(children):
-                return self._combined(compiler.merge_exact(children), " or ", True, depth)
+                return self._combined(compiler.merge_exact(children), True, depth)
             case nodes.And(children):
-                return self._combined(sorted(children, key=compiler.order), " and ", False, depth)
+                return self._combined(sorted(children, key=compiler.order), False, depth)
             case nodes.Not(child):
                 inner = self.condition(child, depth + 1)
                 return (not inner) if isinstance(inner, bool) else f"(not {inner})"
@@ -98,24 +121,14 @@ class _Source:
             case _:
                 return self.closure(node)
 
-    def _combined(
-        self, children: Sequence[nodes.Node], joiner: str, decisive: bool, depth: int
-    ) -> str | bool:
-        """``or`` (``decisive`` True) or ``and`` (False) of ``children``: a child decided to
-        ``decisive`` decides the whole, one decided the other way drops out."""
-        parts: list[str] = []
-        for child in children:
-            part = self.condition(child, depth + 1)
-            if part is decisive:
-                return decisive
-            if not isinstance(part, bool):
-                parts.append(part)
-        if not parts:
-            return not decisive
-        return parts[0] if len(parts) == 1 else "(" + joiner.join(parts) + ")"
+    def _combined(self, children: Sequence[nodes.Node], decisive: bool, depth: int) -> str | bool:
+        """``or`` (``decisive`` True) or ``and`` (False) of ``children``."""
+        return combine((self.condition(child, depth + 1) for child in children), decisive)
 
-    def closure(self, node: nodes.Node) -> str | bool:
+    def closure(self, node: Query) -> str | bool:
         """``node`` compiled by the compiler and called on the document."""
+        if isinstance(node, External):
+            return f"{self.name(node.predicate(), 'c')}(document)"
         compiled = compiler.compile_condition(node, self.access, self.clock)
         if isinstance(compiled, bool):
             return compiled
@@ -151,12 +164,28 @@ class _Source:
         return self._match(field, value)
 
 
+def combine(parts: Iterable[str | bool], decisive: bool) -> str | bool:
+    """``or`` (``decisive`` True) or ``and`` (False) of expressions, taken lazily: a part
+    decided to ``decisive`` decides the whole (the rest are not built), one decided the other
+    way drops out."""
+    kept: list[str] = []
+    for part in parts:
+        if part is decisive:
+            return decisive
+        if not isinstance(part, bool):
+            kept.append(part)
+    if not kept:
+        return not decisive
+    joiner = " or " if decisive else " and "
+    return kept[0] if len(kept) == 1 else "(" + joiner.join(kept) + ")"
+
+
 class Generated(Generic[T]):
     """The matcher for a list of queries, with its source kept for tests and debugging."""
 
     def __init__(
         self,
-        entries: Sequence[tuple[nodes.Node, Guard | None, T]],
+        entries: Sequence[tuple[Query, Guard | None, T]],
         access: documents.FieldAccess,
         *,
         strict: bool = False,
@@ -167,15 +196,19 @@ class Generated(Generic[T]):
         (default: the wall clock)."""
         #: What ``now`` reads; ``clock.used`` says whether any query reads it.
         self.clock = clock or dates.Clock()
-        source = _Source(access, self.clock)
+        source = Source(access, self.clock)
         compiled: list[tuple[str | bool, Guard | None, T]] = []
         #: Payloads of queries that could not be compiled at all: they never match.
         self.broken: list[T] = []
         for query, guard, payload in entries:
             try:
                 try:
-                    condition = source.condition(query)
-                except _TooDeep:
+                    condition = (
+                        query.lower(source)
+                        if isinstance(query, External)
+                        else source.condition(query)
+                    )
+                except TooDeep:
                     condition = source.closure(query)
             except Exception:
                 if strict:
@@ -227,7 +260,7 @@ class Generated(Generic[T]):
 
 
 def generate(
-    entries: Sequence[tuple[nodes.Node, Guard | None, T]],
+    entries: Sequence[tuple[Query, Guard | None, T]],
     access: documents.FieldAccess,
     clock: dates.Clock | None = None,
 ) -> Matcher[T]:

@@ -4,8 +4,8 @@ Fed by: a rule resource as a plain dict (from YAML or from the Kubernetes watch)
 rule set (``rules.ruleset``) that ``evaluate`` runs per event, and the problems that
 ``rules check`` prints and the operator writes into the rule's status.
 
-Parse once, compile once: the query becomes a closure over the raw audit event here, so the
-per-event path does no parsing and no field-path work. Compiling never raises: a rule that
+Parse once, compile once: the query (KQL, or EQL for ``type: eql``) is parsed, checked and
+generated here, so the per-event path does no parsing and no field-path work. Compiling never raises: a rule that
 cannot run is an outcome with errors, never an exception in the caller (a kopf handler, the
 operator's start-up, ``rules check``).
 """
@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pydantic
 
 from audithound.api import rule as rule_api
+from audithound.eql import analysis as eql_analysis
+from audithound.eql import errors as eql_errors
+from audithound.eql import lowering as eql_lowering
+from audithound.eql import nodes as eql_nodes
+from audithound.eql import parser as eql_parser
+from audithound.eql import verify as eql_verify
 from audithound.kql import analysis, codegen, compiler, errors, nodes, parser, typed
 from audithound.normalize import catalogue, view
 from audithound.rules import exceptions
@@ -49,13 +55,16 @@ class CompiledRule:
     name: str
     generation: int | None
     spec: rule_api.DetectionRuleSpec
-    #: The parsed query, for the rule set's generated code (``rules.ruleset``).
-    query: nodes.Node
+    #: The query for the rule set's generated code (``rules.ruleset``): a KQL tree, or an EQL
+    #: query lowered by itself (for a sequence, true where any step or ``until`` matches).
+    query: codegen.Query
     fields: tuple[str, ...]
     #: Fields that must hold one of these exact values for the query to match (rule index).
     required: Mapping[str, frozenset[str]]
     #: Exception items (its own, then its exception lists'): a match one holds for is excepted.
     exceptions: tuple[exceptions.Item, ...] = ()
+    #: An EQL rule's parsed query (its detector runs a sequence's steps); None for KQL.
+    eql: eql_nodes.Query | None = None
 
     @property
     def rule_id(self) -> str:
@@ -128,9 +137,15 @@ def _spec_problems(error: pydantic.ValidationError) -> list[rule_problems.Proble
     return found
 
 
-def _query_warnings(spec: rule_api.DetectionRuleSpec, tree: Any) -> list[rule_problems.Problem]:
+def _query_warnings(
+    spec: rule_api.DetectionRuleSpec,
+    read: Iterable[tuple[str, int, int]],
+    costly: Iterable[analysis.Warning] = (),
+) -> list[rule_problems.Problem]:
+    """Warnings on fields no audit document has (``read``: the query's fields with their
+    positions), on ``costly`` constructs, and on a risk score outside its severity's band."""
     found = []
-    for field, line, column in analysis.fields(tree):
+    for field, line, column in read:
         if not catalogue.is_known(field):
             found.append(
                 rule_problems.Problem(
@@ -143,7 +158,7 @@ def _query_warnings(spec: rule_api.DetectionRuleSpec, tree: Any) -> list[rule_pr
                     excerpt=errors.excerpt(spec.query, line, column),
                 )
             )
-    for warning in analysis.warnings(tree):
+    for warning in costly:
         found.append(
             rule_problems.Problem(
                 "warning",
@@ -186,23 +201,22 @@ def compile_rule(
         return Outcome(name, None, tuple(_spec_problems(error)))
     except Exception as error:
         return Outcome(name, None, (_unexpected("the spec could not be validated", error),))
+    if model.language == "eql":
+        return _compile_eql(name, generation, model, library)
     try:
         tree = parser.parse(model.query)
     except errors.KqlSyntaxError as error:
         return Outcome(name, None, (_query_error(model.query, error),))
     except Exception as error:
         return Outcome(name, None, (_unexpected("the query could not be parsed", error),))
-    try:
-        items, excepting = exceptions.build(
-            model.exceptions, model.exceptions_list, library, _ACCESS
-        )
-    except Exception as error:
-        return Outcome(name, None, (_unexpected("the exceptions could not be built", error),))
-    if any(problem.is_error for problem in excepting):
-        return Outcome(name, None, tuple(excepting))
+    built = _exceptions(name, model, library)
+    if isinstance(built, Outcome):
+        return built
+    items, excepting = built
     try:
         compiled = _compile(name, generation, model, tree, items)
-        found = [*_query_warnings(model, tree), *excepting]
+        warned = _query_warnings(model, analysis.fields(tree), analysis.warnings(tree))
+        found = [*warned, *excepting]
     except errors.KqlQueryError as error:
         # A query Elasticsearch refuses on these field types: the rule's error, at the value.
         return Outcome(name, None, (_query_error(model.query, error),))
@@ -215,6 +229,108 @@ def compile_rule(
             problem = dataclasses.replace(problem, line=line, column=column, excerpt=excerpt)
         return Outcome(name, None, (problem,))
     return Outcome(name, compiled, tuple(found))
+
+
+def _exceptions(
+    name: str, model: rule_api.DetectionRuleSpec, library: exceptions.Library
+) -> tuple[tuple[exceptions.Item, ...], list[rule_problems.Problem]] | Outcome:
+    """The rule's exception items and their warnings, or the outcome that they stop it."""
+    try:
+        items, excepting = exceptions.build(
+            model.exceptions, model.exceptions_list, library, _ACCESS
+        )
+    except Exception as error:
+        return Outcome(name, None, (_unexpected("the exceptions could not be built", error),))
+    if any(problem.is_error for problem in excepting):
+        return Outcome(name, None, tuple(excepting))
+    return items, excepting
+
+
+def _compile_eql(
+    name: str,
+    generation: int | None,
+    model: rule_api.DetectionRuleSpec,
+    library: exceptions.Library,
+) -> Outcome:
+    """An EQL rule: parsed, checked (every type error at once), lowered into the rule set's
+    function like KQL; a sequence's steps also go to its detector (``detectors.kinds``)."""
+    try:
+        tree = eql_parser.parse(model.query)
+    except eql_errors.EqlSyntaxError as error:
+        return Outcome(name, None, (_query_error(model.query, error),))
+    except Exception as error:
+        return Outcome(name, None, (_unexpected("the query could not be parsed", error),))
+    refused = [*eql_verify.problems(tree), *_unsupported(tree)]
+    if refused:
+        return Outcome(name, None, tuple(_query_error(model.query, error) for error in refused))
+    built = _exceptions(name, model, library)
+    if isinstance(built, Outcome):
+        return built
+    items, excepting = built
+    read = list(eql_analysis.fields(tree))
+    try:
+        lowered = eql_lowering.Lowered(eql_analysis.event_queries(tree), _ACCESS)
+        # Generated alone first, as a KQL rule is: nothing in it can fail the shared function.
+        codegen.generate([(lowered, None, name)], _ACCESS)
+    except eql_errors.EqlTypeError as error:
+        return Outcome(name, None, (_query_error(model.query, error),))
+    except Exception as error:
+        return Outcome(name, None, (_unexpected("the query could not be compiled", error),))
+    compiled = CompiledRule(
+        name=name,
+        generation=generation,
+        spec=model,
+        query=lowered,
+        exceptions=items,
+        fields=tuple(dict.fromkeys(field for field, _, _ in read)),
+        required=_index_values(eql_analysis.required_values(tree)),
+        eql=tree,
+    )
+    return Outcome(name, compiled, (*_query_warnings(model, read), *excepting))
+
+
+def _unsupported(tree: eql_nodes.Query) -> list[eql_errors.EqlTypeError]:
+    """What Elasticsearch runs and this engine does not, or refuses as Elasticsearch does."""
+    if not isinstance(tree, eql_nodes.Sequence):
+        return []
+    found = [
+        eql_errors.EqlTypeError(
+            "missing-event steps ![...] are not supported yet", step.line, step.column
+        )
+        for step in tree.steps
+        if step.missing
+    ]
+    counts = {len(step.by) for step in tree.steps}
+    if len(counts) > 1:
+        step = tree.steps[0]
+        found.append(
+            eql_errors.EqlTypeError(
+                "every step of a sequence joins on the same number of keys "
+                f"(found {sorted(len(tree.by) + count for count in counts)})",
+                step.line,
+                step.column,
+            )
+        )
+    elif tree.until is not None and counts != {0}:
+        found.append(
+            eql_errors.EqlTypeError(
+                "'until' joins on the sequence's keys only: put the steps' keys in "
+                "'sequence by ...'",
+                tree.until.line,
+                tree.until.column,
+            )
+        )
+    return found
+
+
+def _index_values(required: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """Required values that may index the rule: exact strings say nothing of a typed field
+    (``10.0.0.1`` also matches ``::ffff:10.0.0.1``, a date covers a span)."""
+    return {
+        field: values
+        for field, values in required.items()
+        if not typed.refuses_values(_ACCESS.kind(field))
+    }
 
 
 def _compile(
@@ -231,13 +347,7 @@ def _compile(
         query=tree,
         exceptions=items,
         fields=tuple(dict.fromkeys(field for field, _, _ in analysis.fields(tree))),
-        # Exact strings say nothing of a typed field (``10.0.0.1`` also matches
-        # ``::ffff:10.0.0.1``, a date covers a span), so only untyped fields index rules.
-        required={
-            field: values
-            for field, values in analysis.required_values(tree).items()
-            if not typed.refuses_values(_ACCESS.kind(field))
-        },
+        required=_index_values(analysis.required_values(tree)),
     )
     # The rule set runs every rule in one generated function (``rules.ruleset``): generating
     # this rule's part alone here means that nothing in it can fail the function all rules share.
@@ -246,7 +356,7 @@ def _compile(
 
 
 def _query_error(
-    query: str, error: errors.KqlSyntaxError | errors.KqlQueryError
+    query: str, error: errors.QuerySyntaxError | errors.PositionedError
 ) -> rule_problems.Problem:
     """A query that cannot run, as the rule's error at the line and column the error names."""
     return rule_problems.Problem(

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from audithound.kql import codegen, dates, nodes
+from audithound.kql import codegen, dates
 from audithound.normalize import view
 from audithound.rules import compiler, exceptions
 
@@ -77,7 +77,7 @@ class RuleSet:
         self.by_name = {rule.name: rule for rule in self.rules}
         #: The field each guarded rule is filed under, by rule name (for tests and debugging).
         self.index_fields: dict[str, str] = {}
-        entries: list[tuple[nodes.Node, codegen.Guard | None, compiler.CompiledRule]] = []
+        entries: list[tuple[codegen.Query, codegen.Guard | None, compiler.CompiledRule]] = []
         for rule in self.rules:
             guard = self._guard(rule)
             if guard is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from audithound.kql import nodes
+from audithound.kql import codegen, nodes
 from audithound.rules import compiler
 from audithound.tuning import dimensions
 
@@ -47,7 +47,8 @@ def defining(rule: compiler.CompiledRule) -> Defining:
     for field, values in rule.required.items():
         if (canonical := _CANONICAL.get(field)) is not None:
             texts.setdefault(canonical, set()).update(values)
-    _walk(rule.query, texts, missing)
+    if not isinstance(rule.query, codegen.External):  # an EQL query: its required values
+        _walk(rule.query, texts, missing)
     return Defining(
         {field: frozenset(values) for field, values in texts.items()}, frozenset(missing)
     )
