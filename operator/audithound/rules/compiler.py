@@ -5,9 +5,9 @@ rule set (``rules.ruleset``) that ``evaluate`` runs per event, and the problems 
 ``rules check`` prints and the operator writes into the rule's status.
 
 Parse once, compile once: the query (KQL, or EQL for ``type: eql``) is parsed, checked and
-generated here, so the per-event path does no parsing and no field-path work. Compiling never raises: a rule that
-cannot run is an outcome with errors, never an exception in the caller (a kopf handler, the
-operator's start-up, ``rules check``).
+generated here, so the per-event path does no parsing and no field-path work. Compiling never
+raises: a rule that cannot run is an outcome with errors, never an exception in the caller (a
+kopf handler, the operator's start-up, ``rules check``).
 """
 
 from __future__ import annotations
