@@ -38,6 +38,18 @@ from audithound.kql import documents, wildcard
 Predicate = Callable[[Any], bool]
 #: The values of an expression in one document; ``[None]`` when it is null.
 Values = Callable[[Any], list[Any]]
+#: A condition on one field, as a test of that field's values (empty or ``[None]``: missing).
+ValuesTest = Callable[[Sequence[Any]], bool]
+
+#: Functions whose call on a field and a string, in a boolean place, is a test of the field's
+#: values alone (the common detection forms ``startsWith~(user.name, "system:")``): each as
+#: ``(value, argument) -> bool`` on strings already folded, exactly as ``eql.functions``
+#: computes it (an empty source or substring contains nothing).
+_STRING_TESTS: dict[str, Callable[[str, str], bool]] = {
+    "startsWith": str.startswith,
+    "endsWith": str.endswith,
+    "stringContains": lambda text, part: bool(text) and bool(part) and part in text,
+}
 
 #: The field an event query's category is compared with (ECS, Elasticsearch's default).
 CATEGORY_FIELD = "event.category"
@@ -94,7 +106,50 @@ def equal(left: Any, right: Any) -> bool:
     return kind(left) is kind(right) and left == right
 
 
+def field_test(node: nodes.Expression) -> tuple[str, ValuesTest] | None:
+    """``(field, test)`` when ``node`` is a condition on one field that a test of its values
+    decides: a pattern match (``:``, ``like``, ``regex`` and their ``~`` forms), ``in~`` /
+    ``not in~`` of strings, ``startsWith`` / ``endsWith`` / ``stringContains`` of a field
+    and a string. The evaluator and the rule set's generated function both run these tests,
+    so they answer alike; anything else is None."""
+    match node:
+        case nodes.PatternMatch(nodes.Field() as field, kind_, patterns):
+            return field.name, _pattern_test(kind_, patterns)
+        case nodes.Membership(nodes.Field() as field, members, True, negated) if all(
+            isinstance(member, nodes.String) for member in members
+        ):
+            wanted = frozenset(m.value.lower() for m in members if isinstance(m, nodes.String))
+
+            def folded(values: Sequence[Any]) -> bool:
+                return any(type(v) is str and v.lower() in wanted for v in values)
+
+            return field.name, (lambda values: not folded(values)) if negated else folded
+        case nodes.Call(name, (nodes.Field() as field, nodes.String(text)), insensitive) if (
+            name in _STRING_TESTS
+        ):
+            test = _STRING_TESTS[name]
+            argument = text.lower() if insensitive else text
+
+            def called(values: Sequence[Any]) -> bool:
+                # A call on a value of another type is null, never true.
+                for value in values:
+                    if type(value) is str and test(
+                        value.lower() if insensitive else value, argument
+                    ):
+                        return True
+                return False
+
+            return field.name, called
+        case _:
+            return None
+
+
 def _condition(node: nodes.Expression, access: documents.FieldAccess) -> Predicate:
+    single = field_test(node)
+    if single is not None:
+        field, test = single
+        get = access.values(field)
+        return lambda doc: test(get(doc))
     match node:
         case nodes.Or(children):
             parts = tuple(_condition(child, access) for child in children)
@@ -169,25 +224,70 @@ def _membership(
 def _pattern_match(
     operand: Values, kind_: nodes.PatternKind, patterns: Sequence[nodes.Constant]
 ) -> Predicate:
+    test = _pattern_test(kind_, patterns)
+    return lambda doc: test(operand(doc))
+
+
+def _pattern_test(kind_: nodes.PatternKind, patterns: Sequence[nodes.Constant]) -> ValuesTest:
     insensitive = kind_ in (":", "like~", "regex~")
     texts = [pattern.value for pattern in patterns if isinstance(pattern, nodes.String)]
     if kind_.startswith("regex"):
-        matchers = [regex.compile_regex(text, insensitive) for text in texts]
+        checks = [regex.compile_regex(text, insensitive) for text in texts]
+        fold = False  # a regex~ folds case itself
     else:
-        matchers = [
-            wildcard.compile_wildcard(text.lower() if insensitive else text) for text in texts
-        ]
+        checks = _wildcard_checks([text.lower() if insensitive else text for text in texts])
+        fold = insensitive  # a wildcard compares lowered text
+    if len(checks) == 1:
+        (check,) = checks
 
-    def matches(doc: Any) -> bool:
-        for value in operand(doc):
-            if type(value) is str:
-                # A regex~ folds case itself; a wildcard compares lowered text.
-                text = value.lower() if insensitive and not kind_.startswith("regex") else value
-                if any(matcher(text) for matcher in matchers):
+        def matches_one(values: Sequence[Any]) -> bool:
+            for value in values:
+                if type(value) is str and check(value.lower() if fold else value):
                     return True
+            return False
+
+        return matches_one
+
+    def matches(values: Sequence[Any]) -> bool:
+        for value in values:
+            if type(value) is str:
+                text = value.lower() if fold else value
+                for test in checks:
+                    if test(text):
+                        return True
         return False
 
     return matches
+
+
+def _wildcard_checks(patterns: Sequence[str]) -> list[Callable[[str], bool]]:
+    """Tests for ``like`` patterns, grouped: exact texts one set lookup, ``a*`` prefixes one
+    ``startswith``, ``*a`` suffixes one ``endswith``; any other pattern its own linear-time
+    matcher (:func:`~audithound.kql.wildcard.compile_wildcard`)."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    suffixes: list[str] = []
+    checks: list[Callable[[str], bool]] = []
+    for pattern in patterns:
+        plain = "\\" not in pattern and "?" not in pattern
+        stars = pattern.count("*")
+        if plain and stars == 0:
+            exact.add(pattern)
+        elif plain and stars == 1 and pattern.endswith("*"):
+            prefixes.append(pattern[:-1])
+        elif plain and stars == 1 and pattern.startswith("*"):
+            suffixes.append(pattern[1:])
+        else:
+            checks.append(wildcard.compile_wildcard(pattern))
+    if suffixes:
+        ends = tuple(suffixes)
+        checks.insert(0, lambda text: text.endswith(ends))
+    if prefixes:
+        starts = tuple(prefixes)
+        checks.insert(0, lambda text: text.startswith(starts))
+    if exact:
+        checks.insert(0, frozenset(exact).__contains__)
+    return checks
 
 
 def _values(node: nodes.Expression, access: documents.FieldAccess) -> Values:

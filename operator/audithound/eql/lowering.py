@@ -10,8 +10,10 @@ construction (:mod:`audithound.eql.evaluate`): ``and``/``or``/``not`` as Python'
 the category (``process where``) and a case-sensitive ``==``/``!=``/``in``/``not in`` of a
 field against strings as ``in``/``isdisjoint`` over the field's shared values (EQL equality
 of strings holds only between strings, which is what Python's ``in`` over the raw values
-does: ``"1"`` is never ``1``). Every other condition is the evaluator's own closure, called
-on the document.
+does: ``"1"`` is never ``1``); the evaluator's own tests of one field's values
+(:func:`~audithound.eql.evaluate.field_test`: pattern matches, ``in~``, ``startsWith`` ...)
+over the shared values. Every other condition is the evaluator's closure, called on the
+document.
 
 No query text becomes code: the expression holds generated names only (see the codegen).
 """
@@ -74,6 +76,10 @@ def _condition(
                 field, texts, negated = exact
                 test = _contains_any(source, field, texts)
                 return f"(not {test})" if negated else test
+            single = evaluate.field_test(node)
+            if single is not None:
+                field, values_test = single
+                return f"{source.name(values_test, 't')}({source.values(field)})"
             closure = evaluate.compile_condition(node, access)
             return f"{source.name(closure, 'c')}(document)"
 
