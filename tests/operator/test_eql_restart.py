@@ -123,9 +123,9 @@ def test_a_sequence_whose_steps_straddle_a_restart_completes_from_the_saved_stat
         time.sleep(3)  # past --state-interval: the pending step is saved with the position
         running.kill()
         assert kube.admin_get("/api/v1/namespaces/default/secrets?limit=1", probe) == 200
-        assert kube.alerts_with_agent(probe) == []
+        assert of_rule(kube, name) == []
         running.start()
-        (alert,) = eventually(lambda: kube.alerts_with_agent(probe), what="the sequence's alert")
+        (alert,) = eventually(lambda: of_rule(kube, name), what="the sequence's alert")
         assert alert["spec"]["count"] == 2
         assert [e["objectRef"]["resource"] for e in alert["spec"]["sampleEvents"]] == [
             "configmaps",
