@@ -27,6 +27,7 @@ import lark
 import lark.exceptions
 
 from audithound.eql import errors, nodes
+from audithound.kql import lalr
 
 #: Deepest nesting a query's tree may have. Real rules use a handful of levels; the bound
 #: keeps the checker, the evaluator and the renderer (which recurse) far from Python's limit.
@@ -116,18 +117,12 @@ def parse(text: str) -> nodes.Query:
     """The tree of ``text``; raises :class:`~audithound.eql.errors.EqlSyntaxError` only."""
     if not _without_comments(text).strip(_WHITESPACE):
         raise errors.EqlSyntaxError.at("the query is empty", text, 0)
-    interactive = _PARSER.parse_interactive(text)
-    pending: lark.Token | None = None  # the token handed to the parser last
-    accepted: lark.Token | None = None  # the token before it, which the parser took
     try:
-        for token in interactive.iter_parse():
-            accepted, pending = pending, token
-        tree = interactive.feed_token(lark.Token("$END", ""))
+        tree = lalr.parse(_PARSER, text)
     except _Refused as err:
         raise errors.EqlSyntaxError.at(err.message, text, err.offset) from None
-    except lark.exceptions.UnexpectedToken as err:
-        previous = accepted if err.token is pending else pending
-        raise _unexpected_token(text, err.token, set(err.expected), previous) from None
+    except lalr.UnexpectedToken as err:
+        raise _unexpected_token(text, err.token, err.expected, err.previous) from None
     except lark.exceptions.UnexpectedCharacters as err:
         raise _unexpected_character(text, err.pos_in_stream or 0) from None
     except lark.exceptions.LarkError:

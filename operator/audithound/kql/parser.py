@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import lark
 import lark.exceptions
 
-from audithound.kql import errors, nodes
+from audithound.kql import errors, lalr, nodes
 
 #: Deepest nesting of parentheses and braces a query may have. Real rules use a handful of
 #: levels; the bound keeps the compiler, the renderer and the analysis (which recurse) far
@@ -86,19 +86,12 @@ def parse(text: str) -> nodes.Node:
     if not text.strip(WHITESPACE):
         raise errors.KqlSyntaxError.at("the query is empty", text, 0)
     _check_depth(text)
-    interactive = _PARSER.parse_interactive(text)
-    pending: lark.Token | None = None  # the token handed to the parser last
-    accepted: lark.Token | None = None  # the token before it, which the parser took
     try:
-        for token in interactive.iter_parse():
-            accepted, pending = pending, token
-        tree = interactive.feed_token(lark.Token("$END", ""))
+        tree = lalr.parse(_PARSER, text)
     except _FieldError as err:
         raise errors.KqlSyntaxError(err.message, text, err.line, err.column) from None
-    except lark.exceptions.UnexpectedToken as err:
-        # The lexer's own errors come with a token it made up; the parser's with ``pending``.
-        previous = accepted if err.token is pending else pending
-        raise _unexpected_token(text, err.token, err.expected, previous) from None
+    except lalr.UnexpectedToken as err:
+        raise _unexpected_token(text, err.token, err.expected, err.previous) from None
     except lark.exceptions.UnexpectedCharacters as err:
         raise _unexpected_character(text, err.pos_in_stream or 0) from None
     except lark.exceptions.LarkError:
