@@ -117,6 +117,22 @@ def operator(
     running.stop()
 
 
+def own_operator(
+    kubeconfig: pathlib.Path, plane: controlplane.ControlPlane, tmp_path: pathlib.Path
+) -> Operator:
+    """An operator of the test's own that saves its state every second, started (under
+    ``tmp_path / "state"``, node name ``test-node``)."""
+    running = Operator(
+        kubeconfig,
+        plane.audit_log,
+        tmp_path / "state",
+        node_name="test-node",
+        extra_args=["--state-interval", "1"],
+    )
+    running.start()
+    return running
+
+
 def rule_manifest(name: str, query: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "audithound.io/v1alpha1",

@@ -14,9 +14,9 @@ import pytest
 from audithound.devcluster import controlplane
 from tests.operator.conftest import (
     Kube,
-    Operator,
     agent,
     eventually,
+    own_operator,
     ready,
     traffic_with_crashes,
 )
@@ -27,21 +27,6 @@ pytestmark = pytest.mark.cluster
 
 #: Requests of the crash test, two per sequence.
 REQUESTS = 400
-
-
-def _own_operator(
-    kubeconfig: pathlib.Path, plane: controlplane.ControlPlane, tmp_path: pathlib.Path
-) -> Operator:
-    """An operator of the test's own that saves its state every second, started."""
-    running = Operator(
-        kubeconfig,
-        plane.audit_log,
-        tmp_path / "state",
-        node_name="test-node",
-        extra_args=["--state-interval", "1"],
-    )
-    running.start()
-    return running
 
 
 def test_sequences_complete_exactly_once_across_sigkills(
@@ -66,7 +51,7 @@ def test_sequences_complete_exactly_once_across_sigkills(
             interval="1h",
         )
     )
-    running = _own_operator(operator_kubeconfig, control_plane, tmp_path)
+    running = own_operator(operator_kubeconfig, control_plane, tmp_path)
     try:
         condition = eventually(lambda: ready(kube, name), what="the sequence rule")
         assert condition["status"] == "True", condition
@@ -107,7 +92,7 @@ def test_a_sequence_whose_steps_straddle_a_restart_completes_from_the_saved_stat
             'kubernetes.audit.objectRef.resource == "secrets"]',
         )
     )
-    running = _own_operator(operator_kubeconfig, control_plane, tmp_path)
+    running = own_operator(operator_kubeconfig, control_plane, tmp_path)
     try:
         condition = eventually(lambda: ready(kube, name), what="the sequence rule")
         assert condition["status"] == "True", condition

@@ -20,6 +20,7 @@ from tests.operator.conftest import (
     Operator,
     agent,
     eventually,
+    own_operator,
     ready,
     rule_manifest,
     traffic_with_crashes,
@@ -183,14 +184,7 @@ def test_sigkill_and_rotation_keep_stateful_alerts_exactly_once(
         )
     )
     backups_before = set(control_plane.audit_log.parent.glob("audit-*.log"))
-    operator = Operator(
-        operator_kubeconfig,
-        control_plane.audit_log,
-        tmp_path / "state",
-        node_name="test-node",
-        extra_args=["--state-interval", "1"],
-    )
-    operator.start()
+    operator = own_operator(operator_kubeconfig, control_plane, tmp_path)
     eventually(lambda: ready(kube, terms) and ready(kube, bursts), what="both rules")
     try:
         traffic_with_crashes(kube, operator, REQUESTS, lambda i: f"{prefix}/{i % AGENTS}")
