@@ -39,14 +39,17 @@ class AuditLogDir:
         with self.path.open("ab") as log:
             log.write(data)
 
-    def rotate(self, maxbackup: int = 0, compress: bool = False) -> pathlib.Path:
+    def rotate(
+        self, maxbackup: int = 0, compress: bool = False, at: datetime.datetime | None = None
+    ) -> pathlib.Path:
         """Rename the live file to a timestamped backup and start an empty one.
 
         Then, as lumberjack's mill does, remove the oldest backups beyond ``maxbackup`` (0:
         keep all) and, with ``compress``, gzip the plain ones left. Returns the new backup's
-        path as it was renamed (it may be compressed or removed already).
+        path as it was renamed (it may be compressed or removed already). ``at`` is the
+        rotation's time (default: now); its name keeps the millisecond, as lumberjack's does.
         """
-        now = datetime.datetime.now(datetime.UTC)
+        now = at or datetime.datetime.now(datetime.UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         stamp = max(now, self._last_stamp + datetime.timedelta(milliseconds=1))
         self._last_stamp = stamp

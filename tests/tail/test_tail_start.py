@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import pathlib
 from collections.abc import Callable
 
@@ -94,6 +95,43 @@ def test_an_unreadable_gzipped_backup_is_reported_as_a_gap(
     assert str(gzipped) in second.detail
 
 
+def test_a_backup_rotated_in_the_millisecond_of_the_last_write_is_still_read_after_it(
+    log_dir: tailkit.AuditLogDir, open_tailer: OpenTailer, state_dir: pathlib.Path
+) -> None:
+    # Lumberjack's names keep the millisecond, file times the nanosecond: a rotation within
+    # the same millisecond as the saved file's last write has a name that sorts before it.
+    rotated_at = datetime.datetime.now(datetime.UTC).replace(microsecond=123_000)
+    written_ns = int(rotated_at.timestamp()) * 1_000_000_000 + 123_900_000
+    log_dir.write(event(1) + event(2))
+    os.utime(log_dir.path, ns=(written_ns, written_ns))
+    store = saved_after(log_dir, open_tailer, state_dir, 1)
+    gzipped = log_dir.compress(log_dir.rotate(at=rotated_at))
+    gzipped.write_bytes(b"\x1f\x8b not gzip at all")
+    log_dir.write(event(3))
+    resumed = open_tailer(log_dir.path, store.load())
+    assert lines(drain(resumed)) == stripped(3)
+    # The backup is not skipped as older: reading it is tried, and its loss reported.
+    assert [str(gzipped) in n.detail for n in resumed.take_notices()] == [True, True]
+
+
+def test_a_backup_last_written_in_the_tick_of_the_saved_file_is_read(
+    log_dir: tailkit.AuditLogDir, open_tailer: OpenTailer, state_dir: pathlib.Path
+) -> None:
+    # logrotate's names carry no time, so its backups are ordered by mtime, which the kernel
+    # takes from a coarse clock: a file written right after the saved one can share its mtime.
+    log_dir.write(event(1) + event(2))
+    store = saved_after(log_dir, open_tailer, state_dir, 1)
+    saved_mtime_ns = log_dir.path.stat().st_mtime_ns
+    log_dir.path.unlink()
+    log_dir.write(event(3))
+    newer = log_dir.root / "audit.log.1"
+    log_dir.path.rename(newer)
+    os.utime(newer, ns=(saved_mtime_ns, saved_mtime_ns))
+    log_dir.write(event(4))
+    resumed = open_tailer(log_dir.path, store.load())
+    assert lines(drain(resumed)) == stripped(3, 4)
+
+
 def test_a_gzipped_backup_cut_short_is_read_up_to_the_cut_then_a_gap(
     log_dir: tailkit.AuditLogDir, open_tailer: OpenTailer
 ) -> None:
@@ -113,7 +151,8 @@ def test_when_the_saved_file_is_gone_a_gap_is_reported_and_newer_files_are_read(
     log_dir: tailkit.AuditLogDir, open_tailer: OpenTailer, state_dir: pathlib.Path
 ) -> None:
     log_dir.write(event(1))
-    older = log_dir.rotate()
+    # A second before: a rotation in the millisecond of the saved file's mtime counts as newer.
+    older = log_dir.rotate(at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1))
     log_dir.write(event(2) + event(3))
     store = saved_after(log_dir, open_tailer, state_dir, 2)
     log_dir.rotate().unlink()

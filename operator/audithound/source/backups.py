@@ -46,6 +46,9 @@ GZIP_ERRORS: Final = (OSError, EOFError, zlib.error)
 
 _EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
+#: What a lumberjack backup's name resolves: one millisecond.
+_STAMP_RESOLUTION_NS: Final = 1_000_000
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class File:
@@ -64,6 +67,16 @@ class File:
     mtime_ns: int = 0
     #: Where it sorts among the backups, oldest first: (scheme, minus the number, time).
     order: tuple[int, int, str] = (0, 0, "")
+
+    def rotated_by_ns(self) -> int | None:
+        """The latest moment this backup can have been rotated (None for the live log).
+
+        A lumberjack name keeps the millisecond, floored: the rotation was within the
+        millisecond after ``rotated_ns``. A file's mtime is the clock's own reading.
+        """
+        if self.rotated_ns is None or self.order[0] != _LUMBERJACK:
+            return self.rotated_ns
+        return self.rotated_ns + _STAMP_RESOLUTION_NS - 1
 
     def may_be(self, before: File, head: bytes | None) -> bool:
         """Whether this listed file can be ``before`` (listed earlier, first bytes ``head``).

@@ -1204,5 +1204,14 @@ def _before(files: list[backups.File], live: _Reader | None) -> list[backups.Fil
 def _rotated_after(
     files: list[backups.File], identity: checkpoint.FileIdentity
 ) -> list[backups.File]:
-    """The backups rotated after the moment the file ``identity`` names was the live log."""
-    return [f for f in files if f.rotated_ns is not None and f.rotated_ns > identity.live_at_ns]
+    """The backups that may have been rotated after the file ``identity`` names was live.
+
+    At the resolution of the backup's time, and a tie counts as after: reading an older
+    backup again (its alerts have the same names, so none is made twice) is better than
+    skipping a newer one, and this runs only where a gap is reported anyway.
+    """
+    return [
+        f
+        for f in files
+        if (rotated_by := f.rotated_by_ns()) is not None and rotated_by >= identity.live_at_ns
+    ]
