@@ -47,6 +47,32 @@ class Evaluator:
             self.matches[rule.name] += 1
         return matched
 
+    def screen(self) -> decode.Screen | None:
+        """A screen for readers (``source.files``) of events this evaluator will see: an event
+        no rule matches, and none fails on, is rejected after decoding only what the rules
+        read. None when some rule reads the whole event (free text)."""
+        paths = self.rules.raw_paths
+        if paths is None:
+            return None
+        clock = self.rules.clock
+        match = self.rules.match
+        failed: list[compiler.CompiledRule] = []
+
+        def wanted(event: dict[str, Any]) -> bool:
+            if clock.used:
+                self.at(event)
+            if match(event, failed):
+                return True
+            if failed:
+                failed.clear()  # counted when the whole event is evaluated
+                return True
+            return False
+
+        # The event's time is read for ``now`` only when a rule's date math reads it.
+        tops = decode.EVENT_KEYS | frozenset(decode.TIME_KEYS if clock.used else ())
+        projection = decode.Projection(paths | {(key,) for key in tops})
+        return decode.Screen(projection, wanted)
+
     def at(self, event: Any, now: datetime.datetime | None = None) -> None:
         """Set the time the rules' ``now`` stands for, for ``event`` (see :meth:`evaluate`)."""
         moment = now or decode.event_time(event)

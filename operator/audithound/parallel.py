@@ -36,7 +36,7 @@ from typing import Any, Final
 
 from audithound import evaluate, pipeline
 from audithound.rules import compiler, ruleset
-from audithound.source import files
+from audithound.source import decode, files
 
 #: Bytes per piece: large enough that handing out a piece and its trip back are small next
 #: to parsing it (4 MiB is some 4,000 events, tens of milliseconds), small enough that the
@@ -84,8 +84,10 @@ class _Piece:
     failures: collections.Counter[str]
 
 
-# The rule set the workers use, set before they are forked (see the module's docstring).
+# The rule set the workers use and the readers' screen (it counts nothing, so the parent's
+# serves), set before they are forked (see the module's docstring).
 _RULES: ruleset.RuleSet | None = None
+_SCREEN: decode.Screen | None = None
 
 
 def _scan_piece(job: tuple[str, int, int]) -> _Piece:
@@ -95,7 +97,7 @@ def _scan_piece(job: tuple[str, int, int]) -> _Piece:
     evaluate_ = evaluator.evaluate
     stats = files.ReadStats()
     matched: list[tuple[Any, list[str]]] = []
-    for _, _, event in files.read_range(path, path, start, end, stats):
+    for _, _, event in files.read_range(path, path, start, end, stats, screen=_SCREEN):
         hits = evaluate_(event)
         if hits:
             matched.append((event, [rule.name for rule in hits]))
@@ -127,13 +129,18 @@ class _Parent:
 
 
 def matches(
-    scan: pipeline.Pipeline, path: str, stats: files.ReadStats, jobs: int
+    scan: pipeline.Pipeline,
+    path: str,
+    stats: files.ReadStats,
+    jobs: int,
+    screen: decode.Screen | None = None,
 ) -> Iterator[tuple[Any, list[compiler.CompiledRule]]]:
     """The events of ``path`` that match some rule of ``scan``, with the rules they match, in
     file order, found by ``jobs`` processes; read statistics and match counts go where
-    ``files.read([path], stats)`` and ``scan.evaluator`` would have put them."""
-    global _RULES
+    ``files.read([path], stats, screen=screen)`` and ``scan.evaluator`` would have put them."""
+    global _RULES, _SCREEN
     _RULES = scan.evaluator.rules
+    _SCREEN = screen
     mine = files.ReadStats()  # this input's lines count from its own first line
     parent = _Parent(scan, mine)
     mine.files += 1
@@ -167,11 +174,12 @@ def matches(
                 for future in ahead:
                     future.cancel()
     finally:
-        _RULES = None
+        _RULES = _SCREEN = None
     evaluate_ = scan.evaluator.evaluate
     for start, end in ranges[taken:]:  # when most events match, or a worker died
         piece_stats = files.ReadStats()
-        for _, _, event in files.read_range(path, path, start, end, piece_stats):
+        read = files.read_range(path, path, start, end, piece_stats, screen=screen)
+        for _, _, event in read:
             hits = evaluate_(event)
             if hits:
                 yield event, hits

@@ -32,11 +32,12 @@ def scan(scan: pipeline.Pipeline, inputs: Iterable[str], stats: files.ReadStats,
     if _merging(scan, paths):
         _detect(scan, matches(scan, paths, stats, jobs))
         return
+    screen = scan.evaluator.screen()
     for path in paths:
         if parallel.worth_it(path, jobs):
-            _detect(scan, parallel.matches(scan, path, stats, jobs))
+            _detect(scan, parallel.matches(scan, path, stats, jobs, screen))
         else:
-            scan.run(files.read([path], stats))
+            scan.run(files.read([path], stats, screen=screen))
 
 
 def matches(
@@ -46,15 +47,17 @@ def matches(
     order its detectors must see them (what :func:`scan` feeds them; ``tune`` drives the
     pipeline with it to know which event completed each alert)."""
     paths = list(inputs)
+    screen = scan.evaluator.screen()
     if not _merging(scan, paths):
         for path in paths:
-            yield from _matches(scan, path, stats, jobs)
+            yield from _matches(scan, path, stats, jobs, screen)
         return
     # Read side by side, each input counts apart; summed in the order given, so the
     # summary's examples do not depend on how the reads interleaved.
     each = [files.ReadStats() for _ in paths]
     streams = [
-        _timed(_matches(scan, path, mine, jobs)) for path, mine in zip(paths, each, strict=True)
+        _timed(_matches(scan, path, mine, jobs, screen))
+        for path, mine in zip(paths, each, strict=True)
     ]
     yield from _merged(streams)
     for mine in each:
@@ -67,13 +70,17 @@ def _merging(scan: pipeline.Pipeline, paths: list[str]) -> bool:
 
 
 def _matches(
-    scan: pipeline.Pipeline, path: str, stats: files.ReadStats, jobs: int
+    scan: pipeline.Pipeline,
+    path: str,
+    stats: files.ReadStats,
+    jobs: int,
+    screen: decode.Screen | None,
 ) -> Iterator[tuple[Mapping[str, Any], list[compiler.CompiledRule]]]:
     if parallel.worth_it(path, jobs):
-        yield from parallel.matches(scan, path, stats, jobs)
+        yield from parallel.matches(scan, path, stats, jobs, screen)
         return
     evaluate = scan.evaluator.evaluate
-    for _, _, event in files.read([path], stats):
+    for _, _, event in files.read([path], stats, screen=screen):
         matched = evaluate(event)
         if matched:
             yield event, matched

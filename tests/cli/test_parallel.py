@@ -88,9 +88,9 @@ def test_many_processes_print_what_one_prints(
     read_in_parent: list[tuple[int, int]] = []
     read_range = files.read_range
 
-    def spied(label: str, path: str, start: int, end: int, *rest: Any) -> Any:
+    def spied(label: str, path: str, start: int, end: int, *rest: Any, **options: Any) -> Any:
         read_in_parent.append((start, end))
-        return read_range(label, path, start, end, *rest)
+        return read_range(label, path, start, end, *rest, **options)
 
     rules = [*RULE_SETS[rule_set], "--output", output]
     alone, alone_summary = _scan(capfd, *rules, "--jobs", "1", str(log))

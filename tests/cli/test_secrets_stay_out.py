@@ -414,9 +414,9 @@ def test_no_secret_reaches_the_output_of_scan_with_workers(
     read_in_parent: list[int] = []
     read_range = files.read_range
 
-    def spied(label: str, path: str, start: int, *rest: Any) -> Any:
+    def spied(label: str, path: str, start: int, *rest: Any, **options: Any) -> Any:
         read_in_parent.append(start)
-        return read_range(label, path, start, *rest)
+        return read_range(label, path, start, *rest, **options)
 
     monkeypatch.setattr(files, "read_range", spied)
     outputs = []

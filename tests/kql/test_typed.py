@@ -10,6 +10,7 @@ import pathlib
 import tomllib
 from typing import Any
 
+import orjson
 import pytest
 
 from audithound import evaluate
@@ -17,6 +18,7 @@ from audithound.kql import compiler, dates, parser
 from audithound.normalize import view
 from audithound.rules import compiler as rule_compiler
 from audithound.rules import ruleset
+from audithound.source import files
 
 CASES: list[dict[str, Any]] = tomllib.loads(
     (pathlib.Path(__file__).parent / "typed.toml").read_text(encoding="utf-8")
@@ -112,3 +114,24 @@ def test_exact_values_of_typed_fields_never_index_a_rule() -> None:
     rules = ruleset.RuleSet([outcome.rule])
     event = {**BASE, "sourceIPs": ["::ffff:10.0.0.1"], "verb": "get"}
     assert [rule.name for rule in evaluate.Evaluator(rules).evaluate(event)] == ["r"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [case for case in MATCHES if "now" not in case["query"]],
+    ids=[case["query"] for case in MATCHES if "now" not in case["query"]],
+)
+def test_a_reader_that_decodes_only_what_the_rules_read_gives_the_same_answers(
+    case: dict[str, Any],
+) -> None:
+    # ``scan`` decodes a line as far as the rules read, rejects what no rule matches there, and
+    # evaluates the rest whole: the answer is the same as on the whole event.
+    outcome = rule_compiler.compile_rule("r", spec(case["query"]))
+    assert outcome.rule is not None, outcome.errors
+    evaluator = evaluate.Evaluator(ruleset.RuleSet([outcome.rule]))
+    screen = evaluator.screen()
+    assert screen is not None
+    line = orjson.dumps(event_of(case)) + b"\n"
+    read = list(files._lines("t", iter([line]), files.ReadStats(), 1 << 20, screen))
+    matched = [rule.name for _, _, event in read for rule in evaluator.evaluate(event)]
+    assert matched == (["r"] if case["expected"] else []), case["about"]

@@ -55,6 +55,19 @@ def _collect_fields(node: nodes.Node, prefix: str, found: list[tuple[str, int, i
             raise TypeError(f"not a query node: {node!r}")
 
 
+def has_free_text(node: nodes.Node) -> bool:
+    """Whether the query holds a bare value, which reads every field of a document."""
+    match node:
+        case nodes.Or(children) | nodes.And(children):
+            return any(has_free_text(child) for child in children)
+        case nodes.Not(child) | nodes.Nested(_, child):
+            return has_free_text(child)
+        case nodes.FreeText():
+            return True
+        case _:
+            return False
+
+
 def warnings(node: nodes.Node) -> list[Warning]:
     """Costly or surprising constructs, in source order.
 

@@ -233,26 +233,42 @@ class Generated(Generic[T]):
                 "    except Exception:",  # a read that raises fails each rule on its own
                 f"        {flags[field]} = True",
             ]
-        body: list[str] = []
-        for condition, guard, payload in compiled:
-            if guard is not None:
+        # Rules under the same guard field sit in one block behind its flag, so an event that
+        # none of the field's values lets through skips them all with one test. Blocks break
+        # the rules' order: a hit is its rule's position, and hits are sorted back (rarely
+        # more than one).
+        blocks: dict[str | None, list[str]] = {}
+        for position, (condition, guard, payload) in enumerate(compiled):
+            under = guard[0] if guard is not None else None
+            if guard is not None and guard[1] != unions[guard[0]]:
                 # A guard only ever rules out documents the query cannot match.
-                field, texts = guard
-                mine = "" if texts == unions[field] else f" and {source.guard(guard)}"
-                condition = f"{flags[field]}{mine} and {condition}"
-            reported = source.name(payload, "r")
-            body += [
-                "    try:",
-                f"        if {condition}:",  # ``True`` prints as itself
-                f"            hits.append({reported})",
-                "    except Exception:",
-                f"        failed.append({reported})",
-            ]
+                condition = f"{source.guard(guard)} and {condition}"
+            indent = "    " if under is None else "        "
+            blocks.setdefault(under, []).extend(
+                [
+                    f"{indent}try:",
+                    f"{indent}    if {condition}:",  # ``True`` prints as itself
+                    f"{indent}        hits.append({position})",
+                    f"{indent}except Exception:",
+                    f"{indent}    failed.append({source.name(payload, 'r')})",
+                ]
+            )
+        body: list[str] = []
+        for under, lines in blocks.items():
+            body += lines if under is None else [f"    if {flags[under]}:", *lines]
+        payloads = source.name(tuple(payload for _, _, payload in compiled), "r")
+        footer = [
+            "    if not hits:",
+            "        return hits",
+            "    if len(hits) > 1:",
+            "        hits.sort()",
+            f"    return [{payloads}[hit] for hit in hits]",
+        ]
         header = ["def match(document, failed):"]
         if source.fields:
             header.append("    " + " = ".join(source.fields.values()) + " = None")
         header.append("    hits = []")
-        self.source = "\n".join([*header, *flagging, *body, "    return hits", ""])
+        self.source = "\n".join([*header, *flagging, *body, *footer, ""])
         namespace = source.globals
         # Safe to run: the source holds generated names only (see the module's docstring).
         exec(compile(self.source, "<audithound rule set>", "exec"), namespace)

@@ -189,6 +189,56 @@ def _derived() -> dict[str, tuple[documents.Getter, bool]]:
 #: Every field outside ``kubernetes.audit`` that the view produces.
 DERIVED_FIELDS: Final = tuple(_derived())
 
+#: A path into the raw event: keys from its top (see :meth:`AuditEventAccess.raw_paths`).
+RawPath = tuple[str, ...]
+
+#: The raw paths each derived field is made from (see :func:`_derived`).
+_DERIVED_PATHS: Final[Mapping[str, frozenset[RawPath]]] = {
+    "event.action": frozenset({("verb",)}),
+    "event.outcome": frozenset({("annotations",)}),
+    "user.name": frozenset({("user", "username")}),
+    "user.id": frozenset({("user", "uid")}),
+    "user_agent.original": frozenset({("userAgent",)}),
+    "source.ip": frozenset({("sourceIPs",)}),
+    "client.ip": frozenset({("sourceIPs",)}),
+    "related.ip": frozenset({("sourceIPs",)}),
+    "related.user": frozenset({("user", "username"), ("user", "uid")}),
+    "orchestrator.api_version": frozenset({("apiVersion",)}),
+    "orchestrator.namespace": frozenset({("objectRef", "namespace")}),
+    "orchestrator.resource.name": frozenset({("objectRef", "name")}),
+    "orchestrator.resource.type": frozenset({("objectRef", "resource")}),
+}
+
+#: Segments past which a path's dotted spellings (2**(n-1) of them) are not listed: its
+#: first key is read whole instead.
+MAX_SPELLED_SEGMENTS: Final = 7
+
+
+def _spellings(segments: list[str]) -> list[RawPath]:
+    """Every way to read ``segments`` through keys: each run of segments may be one dotted
+    key (``a.b.c`` is ``a``/``b``/``c``, ``a.b``/``c``, ``a``/``b.c`` and ``a.b.c``)."""
+    if not segments:
+        return [()]
+    return [
+        (".".join(segments[:cut]), *rest)
+        for cut in range(1, len(segments) + 1)
+        for rest in _spellings(segments[cut:])
+    ]
+
+
+def _audit_paths(segments: list[str]) -> frozenset[RawPath]:
+    """The raw paths of ``kubernetes.audit.<segments>`` (see :func:`_audit_field`)."""
+    head, rest = segments[0], segments[1:]
+    if head == "annotations" or (head in _WITHOUT_METADATA and not rest):
+        return frozenset({(head,)})
+    if head in _WITHOUT_METADATA:
+        if len(rest) > MAX_SPELLED_SEGMENTS:
+            return frozenset({(head,)})
+        return frozenset((head, *spelled) for spelled in _spellings(rest))
+    if len(segments) > MAX_SPELLED_SEGMENTS:
+        return frozenset((".".join(segments[:cut]),) for cut in range(1, len(segments) + 1))
+    return frozenset(_spellings(segments))
+
 
 def _objects_of(fields: tuple[str, ...]) -> frozenset[str]:
     return frozenset(
@@ -391,6 +441,32 @@ class AuditEventAccess:
         """The field's type in Elastic's mapping (the catalogue), None outside it."""
         entry = catalogue.lookup(field)
         return None if entry is None or entry.type == "object" else entry.type
+
+    def raw_paths(self, field: str) -> frozenset[RawPath] | None:
+        """The paths of the raw event that ``field``'s closures can read; None: all of it.
+
+        Each path is a sequence of keys from the top of the event, and what is at its end is
+        read whole. An event decoded with only these paths answers every closure of
+        ``field`` as the whole event does: that is what lets a reader decode no more than
+        the rules read (``source.decode.Projection``). A path reaches dotted keys too
+        (``objectRef.resource`` is also found under a key of that name, at any depth), so
+        every way of joining its segments with dots counts; the derived fields read the
+        paths their ingest processors copy; annotation keys are de-dotted, so the whole map.
+        """
+        if field in CONSTANTS:
+            return frozenset()
+        if field in _DERIVED_PATHS:
+            return _DERIVED_PATHS[field]
+        if field.startswith(AUDIT + "."):
+            return _audit_paths(documents.split_field(field[len(AUDIT) + 1 :]))
+        if field in _DERIVED_OBJECTS:
+            prefix = field + "."
+            return frozenset().union(
+                *(paths for name, paths in _DERIVED_PATHS.items() if name.startswith(prefix))
+            )
+        if field in ("", "kubernetes", AUDIT):
+            return None  # the whole event
+        return frozenset()  # no audit document has it: never read
 
     def _compile(self, field: str) -> _Compiled:
         if field in CONSTANTS:

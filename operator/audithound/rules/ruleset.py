@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from audithound.kql import codegen, dates
+from audithound.kql import analysis, codegen, dates, nodes
 from audithound.normalize import view
 from audithound.rules import compiler, exceptions
 
@@ -101,6 +101,9 @@ class RuleSet:
         #: ``(event, failed) -> matching rules``, in rule order; rules that raised on the
         #: event are appended to ``failed``.
         self.match: codegen.Matcher[compiler.CompiledRule] = self._generated.match
+        #: The paths of the raw event the rules' queries read (None: all of it), so that a
+        #: reader may decode no more of a line than that before matching it.
+        self.raw_paths = _raw_paths(self.rules)
 
     @staticmethod
     def _guard(rule: compiler.CompiledRule) -> codegen.Guard | None:
@@ -123,3 +126,17 @@ class RuleSet:
 
     def __len__(self) -> int:
         return len(self.rules)
+
+
+def _raw_paths(rules: Iterable[compiler.CompiledRule]) -> frozenset[view.RawPath] | None:
+    """What :attr:`RuleSet.raw_paths` says: the union over the rules' fields."""
+    paths: set[view.RawPath] = set()
+    for rule in rules:
+        if isinstance(rule.query, nodes.Node) and analysis.has_free_text(rule.query):
+            return None
+        for field in rule.fields:
+            read = _ACCESS.raw_paths(field)
+            if read is None:
+                return None
+            paths.update(read)
+    return frozenset(paths)

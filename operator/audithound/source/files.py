@@ -120,11 +120,13 @@ def read(
     *,
     stdin: IO[bytes] | None = None,
     max_line_bytes: int = decode.MAX_LINE_BYTES,
+    screen: decode.Screen | None = None,
 ) -> Generator[tuple[str, int, decode.RawEvent]]:
     """Every event of every input, in order, as ``(file label, line number, event)``.
 
     ``-`` reads ``stdin`` (default: the process's standard input, binary). An input that
     cannot be opened or read to its end is counted as ``unreadable`` and the next is read.
+    With a ``screen``, only the events it wants are yielded (all are counted).
     """
     for path in paths:
         if path == "-":
@@ -133,6 +135,7 @@ def read(
                 stdin if stdin is not None else sys.stdin.buffer,
                 stats,
                 max_line_bytes=max_line_bytes,
+                screen=screen,
             )
             continue
         try:
@@ -141,7 +144,9 @@ def read(
             stats.skip(path, 0, decode.Reason.UNREADABLE)
             continue
         with stream:
-            yield from read_stream(path, stream, stats, max_line_bytes=max_line_bytes)
+            yield from read_stream(
+                path, stream, stats, max_line_bytes=max_line_bytes, screen=screen
+            )
 
 
 def read_stream(
@@ -150,8 +155,10 @@ def read_stream(
     stats: ReadStats,
     *,
     max_line_bytes: int = decode.MAX_LINE_BYTES,
+    screen: decode.Screen | None = None,
 ) -> Generator[tuple[str, int, decode.RawEvent]]:
-    """Every event of one open binary stream (plain or gzip); the caller closes it."""
+    """Every event of one open binary stream (plain or gzip); the caller closes it (a
+    ``screen`` as for :func:`read`; a document spanning lines is read whole)."""
     stats.files += 1
     lines_before = stats.lines
     reader = _buffered(stream)
@@ -169,13 +176,13 @@ def read_stream(
             pass
         elif first.lstrip()[:1] not in (b"{", b"[") or _parses(first):
             rest = _rest(reader, max_line_bytes)
-            yield from _lines(label, itertools.chain((first,), rest), stats, max_line_bytes)
+            yield from _lines(label, itertools.chain((first,), rest), stats, max_line_bytes, screen)
         else:
             second = reader.readline(max_line_bytes + 1)
             if _parses(second):
                 head: tuple[bytes, ...] = (first, second)
                 rest = _rest(reader, max_line_bytes)
-                yield from _lines(label, itertools.chain(head, rest), stats, max_line_bytes)
+                yield from _lines(label, itertools.chain(head, rest), stats, max_line_bytes, screen)
             else:
                 document = documents.Stream(first + second, reader, max_line_bytes)
                 yield from _document(label, document, stats)
@@ -235,6 +242,7 @@ def read_range(
     end: int,
     stats: ReadStats,
     max_line_bytes: int = decode.MAX_LINE_BYTES,
+    screen: decode.Screen | None = None,
 ) -> Iterator[tuple[str, int, decode.RawEvent]]:
     """The events of bytes ``[start, end)`` of a JSON-lines file (:func:`is_json_lines`), a
     range from :func:`line_ranges`, read line by line as :func:`read` reads them (so memory
@@ -249,7 +257,8 @@ def read_range(
         try:
             raw.seek(start)
             reader = io.BufferedReader(_Range(raw, end - start), _BUFFER_BYTES)
-            yield from _lines(label, _rest(reader, max_line_bytes), stats, max_line_bytes)
+            lines = _rest(reader, max_line_bytes)
+            yield from _lines(label, lines, stats, max_line_bytes, screen)
         except OSError:
             stats.skip(label, stats.lines + 1, decode.Reason.UNREADABLE)
 
@@ -313,17 +322,25 @@ def _document(
 
 
 def _lines(
-    label: str, lines: Iterator[bytes], stats: ReadStats, max_line_bytes: int
+    label: str,
+    lines: Iterator[bytes],
+    stats: ReadStats,
+    max_line_bytes: int,
+    screen: decode.Screen | None = None,
 ) -> Iterator[tuple[str, int, decode.RawEvent]]:
     """The hot loop: one JSON value per line; anything unusual leaves the fast path.
 
     ``lines`` are cut at ``max_line_bytes + 1`` bytes: a piece that long without its
-    newline belongs to an oversized line (even when the piece happens to parse).
+    newline belongs to an oversized line (even when the piece happens to parse). With a
+    ``screen``, a line is first decoded only as far as its projection: an event it does not
+    want is counted and dropped there, any other line is decoded whole, as without it.
     """
     loads = orjson.loads
     invalid = orjson.JSONDecodeError
     is_event = decode.is_event
     v1 = decode.AUDIT_V1
+    project = screen.projection.decode if screen is not None else None
+    wanted = screen.wanted if screen is not None else None
     number = 0
     events = 0
     try:
@@ -333,26 +350,38 @@ def _lines(
                 _drain(lines)
                 stats.skip(label, number, decode.Reason.OVERSIZED)
                 continue
+            # ``partial``: ``value`` holds only the projection's keys (None: not decoded).
+            value = project(line) if project is not None else None
+            partial = value is not None
             try:
-                value = loads(line)
+                if value is None:
+                    value = loads(line)
+                if type(value) is dict:
+                    # The shape API servers write, accepted without a call: a subset of what
+                    # ``is_event`` accepts (which decides every other shape).
+                    audit_id = value.get("auditID")
+                    if (
+                        type(audit_id) is str
+                        and audit_id
+                        and type(value.get("stage")) is str
+                        and value.get("kind") == "Event"
+                        and value.get("apiVersion") == v1
+                    ) or is_event(value):
+                        if partial:
+                            assert wanted is not None
+                            if not wanted(value):
+                                events += 1
+                                continue
+                            value = loads(line)
+                        events += 1
+                        # A ``dict`` that passed ``is_event`` is a RawEvent; no cast here.
+                        yield label, number, value  # type: ignore[misc]
+                        continue
+                if partial:
+                    value = loads(line)
             except invalid:
                 _bad_line(label, number, line, stats)
                 continue
-            if type(value) is dict:
-                # The shape API servers write, accepted without a call: a subset of what
-                # ``is_event`` accepts (which decides every other shape).
-                audit_id = value.get("auditID")
-                if (
-                    type(audit_id) is str
-                    and audit_id
-                    and type(value.get("stage")) is str
-                    and value.get("kind") == "Event"
-                    and value.get("apiVersion") == v1
-                ) or is_event(value):
-                    events += 1
-                    # A ``dict`` that passed ``is_event`` is a RawEvent; no cast on the hot path.
-                    yield label, number, value  # type: ignore[misc]
-                    continue
             decoded = decode.decode_value(value)
             for reason in decoded.rejected:
                 stats.skip(label, number, reason)
