@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from audithound.rules import compiler, ruleset
@@ -47,10 +48,20 @@ class Evaluator:
             self.matches[rule.name] += 1
         return matched
 
-    def screen(self) -> decode.Screen | None:
-        """A screen for readers (``source.files``) of events this evaluator will see: an event
-        no rule matches, and none fails on, is rejected after decoding only what the rules
-        read. None when some rule reads the whole event (free text)."""
+    def screen(
+        self,
+        *,
+        read_at: Callable[[], datetime.datetime | None] | None = None,
+        keep_user: str | None = None,
+    ) -> decode.Screen | None:
+        """A screen for readers (``source.files``, ``source.live``) of events this evaluator
+        will see: an event no rule matches, and none fails on, is rejected after decoding only
+        what the rules read. None when some rule reads the whole event (free text).
+
+        ``read_at`` gives the time the rules' ``now`` stands for, as :meth:`evaluate` is
+        given it (default: the event's own); the events of the user ``keep_user`` are all
+        kept (the operator's own requests, which it looks at whatever its rules say).
+        """
         paths = self.rules.raw_paths
         if paths is None:
             return None
@@ -59,8 +70,12 @@ class Evaluator:
         failed: list[compiler.CompiledRule] = []
 
         def wanted(event: dict[str, Any]) -> bool:
+            if keep_user is not None:
+                user = event.get("user")
+                if type(user) is dict and user.get("username") == keep_user:
+                    return True
             if clock.used:
-                self.at(event)
+                self.at(event, read_at() if read_at is not None else None)
             if match(event, failed):
                 return True
             if failed:
@@ -70,7 +85,8 @@ class Evaluator:
 
         # The event's time is read for ``now`` only when a rule's date math reads it.
         tops = decode.EVENT_KEYS | frozenset(decode.TIME_KEYS if clock.used else ())
-        projection = decode.Projection(paths | {(key,) for key in tops})
+        kept = {("user", "username")} if keep_user is not None else set()
+        projection = decode.Projection(paths | kept | {(key,) for key in tops})
         return decode.Screen(projection, wanted)
 
     def at(self, event: Any, now: datetime.datetime | None = None) -> None:

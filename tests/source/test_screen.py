@@ -12,7 +12,7 @@ import pytest
 
 from audithound import evaluate
 from audithound.rules import compiler, ruleset
-from audithound.source import decode, files
+from audithound.source import decode, files, live, tail
 
 RULES = {
     "secrets-by-alice": "kubernetes.audit.objectRef.resource:secrets and user.name:alice",
@@ -191,3 +191,45 @@ def test_what_the_two_decoders_still_differ_on(tmp_path: pathlib.Path) -> None:
     assert decode.Projection({("verb",)}).decode(huge) == {"verb": "get"}
     with pytest.raises(orjson.JSONDecodeError):
         orjson.loads(huge)
+
+
+def test_the_operator_reads_the_live_log_through_the_same_screen(tmp_path: pathlib.Path) -> None:
+    log = tmp_path / "audit.log"
+    log.write_bytes(b"".join(LINES[:-1]))  # the cut last line would wait for its newline
+    answers = {}
+    carols: dict[bool, list[str]] = {}
+    for screened in (False, True):
+        evaluator = evaluate.Evaluator(_rules())
+        reader = live.LiveLog(log, tail.StartPolicy.BEGINNING)
+        screen = evaluator.screen(keep_user="carol") if screened else None
+        batch = reader.poll(1000, screen)
+        reader.close()
+        answers[screened] = (
+            [(e["auditID"], [r.name for r in evaluator.evaluate(e)]) for e in batch.events],
+            len(batch.events) + batch.screened,
+            batch.skipped,
+            batch.last_event_time,
+        )
+        carols[screened] = [
+            e["auditID"] for e in batch.events if e.get("user", {}).get("username") == "carol"
+        ]
+        assert bool(batch.screened) is screened
+    matched = [found for found in answers[True][0] if found[1]]
+    assert matched == [found for found in answers[False][0] if found[1]]
+    assert answers[True][1:] == answers[False][1:]
+    # carol's events are all kept, whatever the rules say (as the operator's own identity's)
+    assert carols[True] == carols[False] != []
+
+
+def test_a_batch_knows_the_time_of_its_last_event_when_the_screen_turned_it_away(
+    tmp_path: pathlib.Path,
+) -> None:
+    log = tmp_path / "audit.log"
+    stamp = "2026-12-03T06:00:00.123456Z"
+    log.write_bytes(_line(_event(1, **SECRETS_BY_ALICE)) + _line(_event(2, stageTimestamp=stamp)))
+    reader = live.LiveLog(log, tail.StartPolicy.BEGINNING)
+    batch = reader.poll(10, evaluate.Evaluator(_rules()).screen())
+    reader.close()
+    assert [e["auditID"] for e in batch.events] == ["id-1"]
+    assert batch.screened == 1
+    assert batch.last_event_time == decode.event_time({"stageTimestamp": stamp})

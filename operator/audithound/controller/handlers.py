@@ -166,8 +166,14 @@ async def start(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> N
 
             runtime.tasks.append(runtime.background.start("heartbeat", tick, beat.interval))
     # Finding the start (a look-back scans the log) reads files: not on the event loop.
+    own = runtime.own_writes
     runtime.loop = await asyncio.to_thread(
-        tailing.TailLoop, runtime.settings, runtime.registry, sink, runtime.own_writes.observe
+        tailing.TailLoop,
+        runtime.settings,
+        runtime.registry,
+        sink,
+        own.observe,
+        own.identity.username,
     )
     writer = summaries.Writer(runtime.api, runtime.settings, runtime.registry, runtime.loop)
     runtime.retainer = retain = retainer.Retainer(

@@ -35,6 +35,7 @@ from typing import Any
 from audithound import pipeline
 from audithound.controller import settings as settings_
 from audithound.rules import registry as registry_
+from audithound.rules import ruleset
 from audithound.sinks import base
 from audithound.source import checkpoint, decode, live, tail
 
@@ -112,11 +113,19 @@ class TailLoop:
         registry: registry_.Registry,
         sink: base.Sink,
         observe: Callable[[Mapping[str, Any]], bool] | None = None,
+        observed_user: str | None = None,
     ) -> None:
         self._settings = settings
         #: Sees every decoded event before the rules; False keeps it from them (the operator's
         #: own writes, ``controller.selfwrites``). Runs per event: it must cost next to nothing.
+        #: It sees every event of ``observed_user`` (the operator's own identity) and those
+        #: some rule matches: the rest are turned away by the screen, decoded only in part.
         self._observe = observe
+        self._observed_user = observed_user
+        #: The screen of the batches (see ``source.live``), for the rule set it was made for.
+        self._screen: tuple[ruleset.RuleSet, decode.Screen | None] | None = None
+        #: The read time of the batch being handled: what the rules' ``now`` stands for.
+        self._read_at = datetime.datetime.now(datetime.UTC)
         self._registry = registry
         self._checkpoint = checkpoint.Checkpoint(settings.state_dir)
         saved = self._load()
@@ -227,7 +236,8 @@ class TailLoop:
             self.warm_start()
         batch, self._pending = self._pending, None
         if batch is None:
-            batch = self._log.poll(self._settings.batch_lines)
+            self._read_at = now
+            batch = self._log.poll(self._settings.batch_lines, self._screen_of(self.pipeline.rules))
         self._report_notices()
         if not batch.lines:
             return 0
@@ -243,10 +253,20 @@ class TailLoop:
         self._save()
         return batch.lines
 
+    def _screen_of(self, rules: ruleset.RuleSet) -> decode.Screen | None:
+        """The screen for ``rules`` (made once per rule set). The first batch, read before
+        the loop knows its rules for sure, is read whole."""
+        if self._screen is None or self._screen[0] is not rules:
+            screen = self.pipeline.evaluator.screen(
+                read_at=lambda: self._read_at, keep_user=self._observed_user
+            )
+            self._screen = (rules, screen)
+        return self._screen[1]
+
     def _count(self, batch: live.Batch, now: datetime.datetime) -> None:
         progress = self.progress
         progress.lines += batch.lines
-        progress.events += len(batch.events)
+        progress.events += len(batch.events) + batch.screened
         for skip in batch.skipped:
             progress.skipped[skip.reason] += 1
             if progress.skipped[skip.reason] <= LOGGED_SKIPS_PER_REASON:
@@ -254,8 +274,8 @@ class TailLoop:
                     "Skipped audit line",
                     extra={"reason": skip.reason, "file": skip.path, "offset": skip.offset},
                 )
-        if batch.events:
-            progress.last_event_time = decode.event_time(batch.events[-1]) or now
+        if batch.events or batch.screened:
+            progress.last_event_time = batch.last_event_time or now
 
     def _save(self, *, final: bool = False) -> None:
         """Save the end of the last handled batch: with the state when it changed and is due,

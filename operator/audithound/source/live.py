@@ -10,8 +10,11 @@ logs on disk through a second one of these.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from audithound.source import checkpoint, decode, tail
 
@@ -39,6 +42,10 @@ class Batch:
     end: checkpoint.Position | None
     #: Each event's position: just after the line that held it (same order as ``events``).
     positions: list[checkpoint.Position]
+    #: Events the screen turned away (read and counted, not in ``events``).
+    screened: int = 0
+    #: The time of the batch's last event, screened or not (None: no event, or no time).
+    last_event_time: datetime.datetime | None = None
 
 
 class LiveLog:
@@ -53,27 +60,46 @@ class LiveLog:
     ) -> None:
         self._tailer = tail.Tailer(path, start, max_line_bytes=max_line_bytes)
 
-    def poll(self, max_lines: int) -> Batch:
-        """Up to ``max_lines`` lines that are there now, decoded; never waits."""
+    def poll(self, max_lines: int, screen: decode.Screen | None = None) -> Batch:
+        """Up to ``max_lines`` lines that are there now, decoded; never waits.
+
+        With a ``screen``, an event it does not want is decoded only as far as its projection
+        and left out of the batch's events (counted as ``screened``), as ``scan`` does.
+        """
         records = self._tailer.poll(max_lines)
         events: list[decode.RawEvent] = []
         positions: list[checkpoint.Position] = []
         skipped: list[Skip] = []
+        screened = 0
+        # The last event, whole or projected (then with its line, to read its time from).
+        last: Mapping[str, Any] | None = None
+        last_line: bytes | None = None
+        project = screen.projection.decode if screen is not None else None
         for record in records:
-            if record.line is None:
+            line = record.line
+            if line is None:
                 # The tailer logged it already (file and offset).
                 skipped.append(Skip(str(record.skipped), record.identity.path, record.offset))
                 continue
-            if not record.line.strip():
+            if not line.strip():
                 continue  # blank lines are no events and no errors, as in scan
-            decoded = decode.decode_line(record.line)
+            if project is not None and screen is not None:
+                partial = project(line)
+                if partial is not None and decode.is_event(partial):
+                    last, last_line = partial, line
+                    if not screen.wanted(partial):
+                        screened += 1
+                        continue
+            decoded = decode.decode_line(line)
             for reason in decoded.rejected:
                 skipped.append(Skip(str(reason), record.identity.path, record.offset))
             if decoded.events:
                 events.extend(decoded.events)
                 positions.extend(record.position for _ in decoded.events)
+                last, last_line = decoded.events[-1], None
         end = records[-1].position if records else None
-        return Batch(events, len(records), skipped, end, positions)
+        moment = _last_time(last, last_line)
+        return Batch(events, len(records), skipped, end, positions, screened, moment)
 
     def position(self) -> checkpoint.Position | None:
         """Where the next line starts."""
@@ -89,3 +115,11 @@ class LiveLog:
 
     def close(self) -> None:
         self._tailer.close()
+
+
+def _last_time(last: Mapping[str, Any] | None, line: bytes | None) -> datetime.datetime | None:
+    """The time of ``last``; projected (``line`` given), its line is decoded whole for it."""
+    if line is not None:
+        decoded = decode.decode_line(line)
+        last = decoded.events[-1] if decoded.events else None
+    return decode.event_time(last) if last is not None else None
