@@ -75,6 +75,7 @@ FIELDS = sorted(
         "kubernetes.audit.user.a.b",
         "kubernetes.audit.requestObject.metadata.name",
         "kubernetes.audit.annotations.a_b",
+        "kubernetes.audit.annotations.authorization_k8s_io/decision",
         "kubernetes.audit.user.username",
         "orchestrator",
         "orchestrator.resource",
@@ -149,7 +150,11 @@ def test_a_path_is_read_through_every_dotted_spelling() -> None:
         ("requestObject", "spec", "hostPID"),
         ("requestObject", "spec.hostPID"),
     }
-    assert ACCESS.raw_paths("kubernetes.audit.annotations.a_b") == {("annotations",)}
+    assert ACCESS.raw_paths("kubernetes.audit.annotations.a_b") == {
+        ("annotations", "a.b"),
+        ("annotations", "a_b"),
+    }
+    assert ACCESS.raw_paths("kubernetes.audit.annotations") == {("annotations",)}
     # Past MAX_SPELLED_SEGMENTS, the 2**(n-1) spellings are not listed: the first keys whole.
     segments = list("abcdefghij")
     assert ACCESS.raw_paths("kubernetes.audit." + ".".join(segments)) == {

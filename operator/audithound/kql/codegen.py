@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import abc
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from audithound.kql import compiler, dates, documents, nodes, typed
@@ -77,9 +77,17 @@ Query: TypeAlias = nodes.Node | External
 class Source:
     """The generated function's text and the globals its names stand for."""
 
-    def __init__(self, access: documents.FieldAccess, clock: dates.Clock) -> None:
+    def __init__(
+        self,
+        access: documents.FieldAccess,
+        clock: dates.Clock,
+        common: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self.access = access
         self.clock = clock
+        #: Values nearly every document holds, by field: a conjunct that requires one of them
+        #: rarely rules a document out, so it runs after the others of its kind.
+        self.common = common or {}
         self.globals: dict[str, Any] = {}
         self.fields: dict[str, str] = {}
         self._names = itertools.count()
@@ -107,7 +115,7 @@ class Source:
             case nodes.Or(children):
                 return self._combined(compiler.merge_exact(children), True, depth)
             case nodes.And(children):
-                return self._combined(sorted(children, key=compiler.order), False, depth)
+                return self._combined(sorted(children, key=self._order), False, depth)
             case nodes.Not(child):
                 inner = self.condition(child, depth + 1)
                 return (not inner) if isinstance(inner, bool) else f"(not {inner})"
@@ -120,6 +128,15 @@ class Source:
                 return f"{test}({self.values(field)})"
             case _:
                 return self.closure(node)
+
+    def _order(self, node: nodes.Node) -> tuple[bool, bool, int]:
+        """:func:`compiler.order`, with conjuncts on common values after the others."""
+        negated, cost = compiler.order(node)
+        common = False
+        if isinstance(node, nodes.Match) and node.field in self.common:
+            exact = compiler.exact_texts(node.value)
+            common = exact is not None and {t.text for t in exact} <= self.common[node.field]
+        return negated, common, cost
 
     def _combined(self, children: Sequence[nodes.Node], decisive: bool, depth: int) -> str | bool:
         """``or`` (``decisive`` True) or ``and`` (False) of ``children``."""
@@ -151,17 +168,64 @@ class Source:
                     (only,) = texts
                     return f"({self.name(only, 'k')} in {values})"
                 return f"(not {self.name(texts, 'k')}.isdisjoint({values}))"
+        listed = self._value_list(field, value)
+        if listed is not None:
+            return listed
         plain = compiler.plain_test(value)
         if plain is not None:
             return f"{self.name(plain, 't')}({values})"
         test = compiler.values_test(value, self.access.present(field))
         return f"{self.name(test, 't')}({values}, document)"
 
+    def _value_list(self, field: str, value: nodes.ValueNode) -> str | None:
+        """A value list holding ``*`` (``f:(a or b or not *)``) as Python's own ``or``/``and``/
+        ``not`` over each part's test, exact texts grouped; None for any other value (the
+        compiler's ``values_test`` is then called). Each part tests the same values, as the
+        compiler's combined test does (ELASTIC-SEMANTICS.md: a value list is the field's
+        condition on each part)."""
+        if not _has_exists(value):
+            return None  # the compiler's one-argument tests are as fast
+        match value:
+            case nodes.ValueOr(children) | nodes.ValueAnd(children):
+                exact = [child for child in children if _inlined_text(child)]
+                parts = [self._match(field, child) for child in children if child not in exact]
+                if len(exact) > 1:
+                    parts.insert(0, self._match(field, nodes.ValueOr(tuple(exact))))
+                elif exact:
+                    parts.insert(0, self._match(field, exact[0]))
+                joiner = " or " if isinstance(value, nodes.ValueOr) else " and "
+                return "(" + joiner.join(parts) + ")"
+            case nodes.ValueNot(nodes.Exists()):
+                # No scalar found, and no object holding one either (as the compiler's).
+                present = self.name(self.access.present(field), "p")
+                return f"(not {self.values(field)} and not {present}(document))"
+            case nodes.ValueNot(child):
+                return f"(not {self._match(field, child)})"
+            case _:
+                return None
+
     def guard(self, guard: Guard) -> str:
         field, texts = guard
         alternatives = tuple(nodes.Text(text, quoted=True) for text in sorted(texts))
         value = alternatives[0] if len(alternatives) == 1 else nodes.ValueOr(alternatives)
         return self._match(field, value)
+
+
+def _has_exists(value: nodes.ValueNode) -> bool:
+    match value:
+        case nodes.Exists():
+            return True
+        case nodes.ValueOr(children) | nodes.ValueAnd(children):
+            return any(_has_exists(child) for child in children)
+        case nodes.ValueNot(child):
+            return _has_exists(child)
+        case _:
+            return False
+
+
+def _inlined_text(value: nodes.ValueNode) -> bool:
+    """Whether ``value`` is an exact text tested inline (one that matches strings only)."""
+    return isinstance(value, nodes.Text) and not compiler.matches_non_strings(value.text)
 
 
 def combine(parts: Iterable[str | bool], decisive: bool) -> str | bool:
@@ -190,13 +254,15 @@ class Generated(Generic[T]):
         *,
         strict: bool = False,
         clock: dates.Clock | None = None,
+        common: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         """``strict``: raise when a query cannot be compiled, instead of leaving it out (and
         naming it in :attr:`broken`); ``clock``: the time ``now`` stands for in date math
-        (default: the wall clock)."""
+        (default: the wall clock); ``common``: values nearly every document holds, by field
+        (their tests run last in an ``and``)."""
         #: What ``now`` reads; ``clock.used`` says whether any query reads it.
         self.clock = clock or dates.Clock()
-        source = Source(access, self.clock)
+        source = Source(access, self.clock, common)
         compiled: list[tuple[str | bool, Guard | None, T]] = []
         #: Payloads of queries that could not be compiled at all: they never match.
         self.broken: list[T] = []

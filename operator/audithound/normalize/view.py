@@ -195,7 +195,7 @@ RawPath = tuple[str, ...]
 #: The raw paths each derived field is made from (see :func:`_derived`).
 _DERIVED_PATHS: Final[Mapping[str, frozenset[RawPath]]] = {
     "event.action": frozenset({("verb",)}),
-    "event.outcome": frozenset({("annotations",)}),
+    "event.outcome": frozenset({("annotations", DECISION)}),
     "user.name": frozenset({("user", "username")}),
     "user.id": frozenset({("user", "uid")}),
     "user_agent.original": frozenset({("userAgent",)}),
@@ -229,6 +229,14 @@ def _spellings(segments: list[str]) -> list[RawPath]:
 def _audit_paths(segments: list[str]) -> frozenset[RawPath]:
     """The raw paths of ``kubernetes.audit.<segments>`` (see :func:`_audit_field`)."""
     head, rest = segments[0], segments[1:]
+    if head == "annotations" and rest:
+        # The raw keys that de-dot to the key (the view finds them by lookup), unless there
+        # are too many to list (it then goes through every key).
+        candidates = annotation_candidates(rest[0])
+        if candidates is None or len(rest) > MAX_SPELLED_SEGMENTS:
+            return frozenset({(head,)})
+        below = _spellings(rest[1:])
+        return frozenset((head, key, *spelled) for key in candidates for spelled in below)
     if head == "annotations" or (head in _WITHOUT_METADATA and not rest):
         return frozenset({(head,)})
     if head in _WITHOUT_METADATA:
@@ -451,7 +459,8 @@ class AuditEventAccess:
         the rules read (``source.decode.Projection``). A path reaches dotted keys too
         (``objectRef.resource`` is also found under a key of that name, at any depth), so
         every way of joining its segments with dots counts; the derived fields read the
-        paths their ingest processors copy; annotation keys are de-dotted, so the whole map.
+        paths their ingest processors copy; an annotation is read under every raw key that
+        de-dots to it.
         """
         if field in CONSTANTS:
             return frozenset()

@@ -14,8 +14,9 @@ of preference (:data:`PREFERENCE`): a subresource or an object name is rare, a r
 API group narrows to a few percent of a cluster's traffic, while nearly every event has the
 verb ``get``/``update`` or the outcome ``success``. Among fields of equal preference the one
 with fewer required values wins; a field whose required values include one that nearly every
-event holds (:data:`COMMON_VALUES`) is no guard at all. Fields with the same values in every
-event (``event.dataset``) are never used.
+event holds (:data:`COMMON_VALUES`) is no guard at all, and inside a rule a test of such a
+value runs after the others. Fields with the same values in every event (``event.dataset``)
+are never used.
 
 A rule set is immutable: the operator swaps in a new one when a rule changes.
 """
@@ -86,7 +87,9 @@ class RuleSet:
         #: The time ``now`` stands for in the rules' date math: the evaluator sets it per event
         #: when ``clock.used`` says that a rule reads it.
         self.clock = dates.Clock()
-        self._generated = codegen.Generated(entries, _ACCESS, clock=self.clock)
+        self._generated = codegen.Generated(
+            entries, _ACCESS, clock=self.clock, common=COMMON_VALUES
+        )
         #: ``event -> bool`` by rule name, for rules with exception items: whether a match of
         #: the rule is excepted (asked only of events the rule matched).
         self.excepted: dict[str, exceptions.Predicate] = {}

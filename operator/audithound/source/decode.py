@@ -234,16 +234,22 @@ class Projection:
         decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
             _shape(_trie(self.paths), itertools.count())
         )
-        self._decode: Callable[[bytes], dict[str, Any]] = decoder.decode
+        #: The decoder itself, for a hot loop that inlines :meth:`decode`: call it on ASCII
+        #: lines only, and take :data:`PROJECTION_ERRORS` as "decode it whole".
+        self.decode_ascii: Callable[[bytes], dict[str, Any]] = decoder.decode
 
     def decode(self, line: bytes) -> dict[str, Any] | None:
         """What the paths reach of the object on ``line``, or None (see the class)."""
         if not line.isascii():
             return None
         try:
-            return self._decode(line)
-        except (msgspec.DecodeError, RecursionError):
+            return self.decode_ascii(line)
+        except PROJECTION_ERRORS:
             return None
+
+
+#: What :attr:`Projection.decode_ascii` raises on a line it cannot answer for.
+PROJECTION_ERRORS: Final = (msgspec.DecodeError, RecursionError)
 
 
 #: A trie of paths: each key leads to the keys below it, or to None where it is read whole.

@@ -339,7 +339,9 @@ def _lines(
     invalid = orjson.JSONDecodeError
     is_event = decode.is_event
     v1 = decode.AUDIT_V1
-    project = screen.projection.decode if screen is not None else None
+    # ``Projection.decode``, inlined: the call costs a tenth of what the loop does per line.
+    project = screen.projection.decode_ascii if screen is not None else None
+    unanswered = decode.PROJECTION_ERRORS
     wanted = screen.wanted if screen is not None else None
     number = 0
     events = 0
@@ -350,8 +352,13 @@ def _lines(
                 _drain(lines)
                 stats.skip(label, number, decode.Reason.OVERSIZED)
                 continue
-            # ``partial``: ``value`` holds only the projection's keys (None: not decoded).
-            value = project(line) if project is not None else None
+            # ``partial``: ``value`` holds only what the projection reaches (None: nothing yet).
+            value = None
+            if project is not None and line.isascii():
+                try:
+                    value = project(line)
+                except unanswered:
+                    value = None  # decoded whole below
             partial = value is not None
             try:
                 if value is None:
