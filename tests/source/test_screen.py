@@ -233,3 +233,28 @@ def test_a_batch_knows_the_time_of_its_last_event_when_the_screen_turned_it_away
     assert [e["auditID"] for e in batch.events] == ["id-1"]
     assert batch.screened == 1
     assert batch.last_event_time == decode.event_time({"stageTimestamp": stamp})
+
+
+def test_past_a_share_of_events_let_through_the_rest_is_read_whole_with_the_same_answers() -> None:
+    # Every other event is one alice reads a secret: past MAX_KEPT_SHARE of events let
+    # through, the screen stops; what comes out is the same either way.
+    lines = [
+        _line(_event(n, **(SECRETS_BY_ALICE if n % 2 else {})))
+        for n in range(3 * files.SCREEN_TRIAL_EVENTS)
+    ]
+    found = {}
+    for screened in (False, True):
+        evaluator = evaluate.Evaluator(_rules())
+        stats = files.ReadStats()
+        screen = evaluator.screen() if screened else None
+        read = list(files._lines("t", iter(lines), stats, decode.MAX_LINE_BYTES, screen))
+        found[screened] = (
+            [(e["auditID"], [r.name for r in evaluator.evaluate(e)]) for _, _, e in read],
+            stats,
+        )
+    matched = [hit for hit in found[True][0] if hit[1]]
+    assert matched == [hit for hit in found[False][0] if hit[1]]
+    assert len(matched) == len(lines) // 2
+    assert found[True][1] == found[False][1]
+    # Read whole after the trial: every event from then on came out, matched or not.
+    assert len(found[True][0]) > len(lines) - files.SCREEN_TRIAL_EVENTS

@@ -42,6 +42,13 @@ MAX_EXAMPLES_PER_REASON: Final = 3
 #: The label of standard input in positions and summaries.
 STDIN_LABEL: Final = "<stdin>"
 
+#: Past this share of events let through by a screen (after the first
+#: :data:`SCREEN_TRIAL_EVENTS`), the rest of the input is decoded whole without it: an event
+#: let through is decoded twice, and a rule that matches many events (a new_terms rule over
+#: every allowed request) makes that cost more than the events turned away save.
+MAX_KEPT_SHARE: Final = 0.1
+SCREEN_TRIAL_EVENTS: Final = 1000
+
 #: Bytes buffered per decompressed or ranged input (the read size of the line reader).
 _BUFFER_BYTES: Final = 64 * 1024
 
@@ -333,7 +340,8 @@ def _lines(
     ``lines`` are cut at ``max_line_bytes + 1`` bytes: a piece that long without its
     newline belongs to an oversized line (even when the piece happens to parse). With a
     ``screen``, a line is first decoded only as far as its projection: an event it does not
-    want is counted and dropped there, any other line is decoded whole, as without it.
+    want is counted and dropped there, any other line is decoded whole, as without it (and
+    every line, once the screen lets too many through: :data:`MAX_KEPT_SHARE`).
     """
     loads = orjson.loads
     invalid = orjson.JSONDecodeError
@@ -345,6 +353,7 @@ def _lines(
     wanted = screen.wanted if screen is not None else None
     number = 0
     events = 0
+    kept = 0  # events the screen let through
     try:
         for line in lines:
             number += 1
@@ -379,6 +388,9 @@ def _lines(
                             if not wanted(value):
                                 events += 1
                                 continue
+                            kept += 1
+                            if events >= SCREEN_TRIAL_EVENTS and kept > MAX_KEPT_SHARE * events:
+                                project = None  # the screen costs more than it saves here
                             value = loads(line)
                         events += 1
                         # A ``dict`` that passed ``is_event`` is a RawEvent; no cast here.
