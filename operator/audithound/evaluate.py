@@ -86,7 +86,7 @@ class Evaluator:
         # The event's time is read for ``now`` only when a rule's date math reads it.
         tops = decode.EVENT_KEYS | frozenset(decode.TIME_KEYS if clock.used else ())
         kept = {("user", "username")} if keep_user is not None else set()
-        projection = decode.Projection(paths | kept | {(key,) for key in tops})
+        projection = decode.Projection(paths | kept | {(key,) for key in tops}, event=True)
         return decode.Screen(projection, wanted)
 
     def at(self, event: Any, now: datetime.datetime | None = None) -> None:

@@ -23,7 +23,7 @@ import enum
 import itertools
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Final, NamedTuple, TypedDict
+from typing import Annotated, Any, Final, Literal, NamedTuple, Required, TypedDict
 
 import msgspec
 import orjson
@@ -227,13 +227,17 @@ class Projection:
     of a path is exact here and a float from orjson; and a number too large for a double
     (``1e400``) in a part that is skipped makes orjson reject the line, while here the event
     is read (what the rules read of it is valid).
+
+    With ``event``, only a line holding one audit event of the shape API servers write is
+    decoded (msgspec checks it: :data:`_EVENT_SHAPE`), so that what comes out is an event
+    for :func:`is_event` without another look; any other line is None, to be decoded whole.
     """
 
-    def __init__(self, paths: Iterable[tuple[str, ...]]) -> None:
+    def __init__(self, paths: Iterable[tuple[str, ...]], *, event: bool = False) -> None:
         self.paths = frozenset(paths)
-        decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
-            _shape(_trie(self.paths), itertools.count())
-        )
+        self.event = event
+        shape = _shape(_trie(self.paths), itertools.count(), _EVENT_SHAPE if event else {})
+        decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(shape)
         #: The decoder itself, for a hot loop that inlines :meth:`decode`: call it on ASCII
         #: lines only, and take :data:`PROJECTION_ERRORS` as "decode it whole".
         self.decode_ascii: Callable[[bytes], dict[str, Any]] = decoder.decode
@@ -272,10 +276,24 @@ def _trie(paths: Iterable[tuple[str, ...]]) -> _Trie:
     return root
 
 
-def _shape(trie: _Trie, names: Iterator[int]) -> Any:
-    """The msgspec type that decodes ``trie``'s paths: a TypedDict per object on the way."""
-    fields: dict[str, Any] = {}
+#: The top-level keys of an event as API servers write it, typed so that msgspec refuses any
+#: other shape: a subset of what :func:`is_event` accepts (a non-empty ``auditID``, a string
+#: ``stage``, ``kind`` and ``apiVersion`` absent or an audit event's).
+_EVENT_SHAPE: Final[Mapping[str, Any]] = {
+    "auditID": Required[Annotated[str, msgspec.Meta(min_length=1)]],
+    "stage": Required[str],
+    "kind": Literal["Event"],
+    "apiVersion": Literal[tuple(sorted(AUDIT_API_VERSIONS))],
+}
+
+
+def _shape(trie: _Trie, names: Iterator[int], top: Mapping[str, Any] | None = None) -> Any:
+    """The msgspec type that decodes ``trie``'s paths: a TypedDict per object on the way;
+    ``top`` types some keys of the outermost one instead."""
+    fields: dict[str, Any] = dict(top or {})
     for key, below in trie.items():
+        if key in fields:
+            continue
         if below is None:
             fields[key] = Any
         else:
@@ -293,8 +311,8 @@ _typed_dict: Any = TypedDict
 class Screen(NamedTuple):
     """What a reader may decide on a projection of each line: an event for which ``wanted``
     is false goes no further (it is counted, never decoded whole); the others are decoded
-    whole and handed on. ``wanted`` sees what ``projection`` decoded, which :func:`is_event`
-    accepted."""
+    whole and handed on. ``projection`` is an event projection (``event=True``): what it
+    decodes is one audit event, and ``wanted`` sees it."""
 
     projection: Projection
     wanted: Callable[[dict[str, Any]], bool]

@@ -349,6 +349,7 @@ def _lines(
     v1 = decode.AUDIT_V1
     # ``Projection.decode``, inlined: the call costs a tenth of what the loop does per line.
     project = screen.projection.decode_ascii if screen is not None else None
+    assert screen is None or screen.projection.event, "a screen decodes events only"
     unanswered = decode.PROJECTION_ERRORS
     wanted = screen.wanted if screen is not None else None
     number = 0
@@ -361,46 +362,48 @@ def _lines(
                 _drain(lines)
                 stats.skip(label, number, decode.Reason.OVERSIZED)
                 continue
-            # ``partial``: ``value`` holds only what the projection reaches (None: nothing yet).
-            value = None
             if project is not None and line.isascii():
+                # An event of the usual shape, decoded only as far as the rules read.
                 try:
-                    value = project(line)
+                    partial = project(line)
                 except unanswered:
-                    value = None  # decoded whole below
-            partial = value is not None
-            try:
-                if value is None:
-                    value = loads(line)
-                if type(value) is dict:
-                    # The shape API servers write, accepted without a call: a subset of what
-                    # ``is_event`` accepts (which decides every other shape).
-                    audit_id = value.get("auditID")
-                    if (
-                        type(audit_id) is str
-                        and audit_id
-                        and type(value.get("stage")) is str
-                        and value.get("kind") == "Event"
-                        and value.get("apiVersion") == v1
-                    ) or is_event(value):
-                        if partial:
-                            assert wanted is not None
-                            if not wanted(value):
-                                events += 1
-                                continue
-                            kept += 1
-                            if events >= SCREEN_TRIAL_EVENTS and kept > MAX_KEPT_SHARE * events:
-                                project = None  # the screen costs more than it saves here
-                            value = loads(line)
-                        events += 1
-                        # A ``dict`` that passed ``is_event`` is a RawEvent; no cast here.
-                        yield label, number, value  # type: ignore[misc]
+                    partial = None  # decoded whole below
+                if partial is not None:
+                    assert wanted is not None
+                    events += 1
+                    if not wanted(partial):
                         continue
-                if partial:
-                    value = loads(line)
+                    kept += 1
+                    if events >= SCREEN_TRIAL_EVENTS and kept > MAX_KEPT_SHARE * events:
+                        project = None  # the screen costs more than it saves here
+                    try:
+                        value = loads(line)
+                    except invalid:
+                        events -= 1  # orjson refuses what msgspec skipped (``1e400``)
+                        _bad_line(label, number, line, stats)
+                        continue
+                    yield label, number, value
+                    continue
+            try:
+                value = loads(line)
             except invalid:
                 _bad_line(label, number, line, stats)
                 continue
+            if type(value) is dict:
+                # The shape API servers write, accepted without a call: a subset of what
+                # ``is_event`` accepts (which decides every other shape).
+                audit_id = value.get("auditID")
+                if (
+                    type(audit_id) is str
+                    and audit_id
+                    and type(value.get("stage")) is str
+                    and value.get("kind") == "Event"
+                    and value.get("apiVersion") == v1
+                ) or is_event(value):
+                    events += 1
+                    # A ``dict`` that passed ``is_event`` is a RawEvent; no cast on the hot path.
+                    yield label, number, value  # type: ignore[misc]
+                    continue
             decoded = decode.decode_value(value)
             for reason in decoded.rejected:
                 stats.skip(label, number, reason)

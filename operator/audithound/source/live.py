@@ -85,7 +85,7 @@ class LiveLog:
                 continue  # blank lines are no events and no errors, as in scan
             if project is not None and screen is not None:
                 partial = project(line)
-                if partial is not None and decode.is_event(partial):
+                if partial is not None:  # an event (the screen's projection decodes only those)
                     last, last_line = partial, line
                     if not screen.wanted(partial):
                         screened += 1
