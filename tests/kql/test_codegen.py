@@ -8,6 +8,7 @@ import pathlib
 import tomllib
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -144,3 +145,28 @@ def test_conditions_on_constant_fields_leave_no_code() -> None:
     assert generated.match(event | {"verb": "get"}, []) == ["always", "verb"]
     assert generated.source.count("try:") == 2  # "never" is not there at all
     assert compiler.compile_query(parser.parse(queries["never"]), access)(event) is False
+
+
+VALUE_LISTS_WITH_EXISTS = [
+    "f:(a and b and *)",
+    "f:(a or b or not *)",
+    "f:(a and not *)",
+    "f:(not a and *)",
+    "f:(a or (b and *))",
+    "f:(not (a or *))",
+    "f:(a and (b or not *))",
+]
+LIST_DOCUMENTS = [{}, {"f": "a"}, {"f": ["a", "b"]}, {"f": "b"}, {"f": {"x": 1}}, {"f": ["a", "c"]}]
+
+
+@pytest.mark.parametrize("query", VALUE_LISTS_WITH_EXISTS)
+def test_a_value_list_holding_a_star_is_inlined_with_the_compilers_answers(query: str) -> None:
+    # Each part of the list tests the same values; an ``and`` needs every exact text.
+    access = documents.JsonFieldAccess()
+    tree = parser.parse(query)
+    generated = codegen.Generated([(tree, None, query)], access)
+    # inlined: no call of the compiler's two-argument test of values and document
+    assert "), document)" not in generated.source
+    expected = compiler.compile_query(tree, access)
+    for document in LIST_DOCUMENTS:
+        assert bool(generated.match(document, [])) is expected(document), (query, document)

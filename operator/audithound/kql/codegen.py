@@ -186,15 +186,17 @@ class Source:
         if not _has_exists(value):
             return None  # the compiler's one-argument tests are as fast
         match value:
-            case nodes.ValueOr(children) | nodes.ValueAnd(children):
+            case nodes.ValueOr(children):
+                # Exact texts first, as one set test: any of them will do.
                 exact = [child for child in children if _inlined_text(child)]
                 parts = [self._match(field, child) for child in children if child not in exact]
                 if len(exact) > 1:
                     parts.insert(0, self._match(field, nodes.ValueOr(tuple(exact))))
                 elif exact:
                     parts.insert(0, self._match(field, exact[0]))
-                joiner = " or " if isinstance(value, nodes.ValueOr) else " and "
-                return "(" + joiner.join(parts) + ")"
+                return "(" + " or ".join(parts) + ")"
+            case nodes.ValueAnd(children):
+                return "(" + " and ".join(self._match(field, child) for child in children) + ")"
             case nodes.ValueNot(nodes.Exists()):
                 # No scalar found, and no object holding one either (as the compiler's).
                 present = self.name(self.access.present(field), "p")
