@@ -83,10 +83,11 @@ class Evaluator:
                 return True
             return False
 
-        # The event's time is read for ``now`` only when a rule's date math reads it.
-        tops = decode.EVENT_KEYS | frozenset(decode.TIME_KEYS if clock.used else ())
+        # The event projection decodes the keys that make an event itself; the event's time
+        # is read for ``now`` only when a rule's date math reads it.
+        times = {(key,) for key in decode.TIME_KEYS} if clock.used else set()
         kept = {("user", "username")} if keep_user is not None else set()
-        projection = decode.Projection(paths | kept | {(key,) for key in tops}, event=True)
+        projection = decode.Projection(paths | kept | times, event=True)
         return decode.Screen(projection, wanted)
 
     def at(self, event: Any, now: datetime.datetime | None = None) -> None:

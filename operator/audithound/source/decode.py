@@ -205,9 +205,6 @@ def _envelope(value: dict[str, Any], into: Decoded) -> None:
 #: Event time fields, in order of preference (``timestamp`` is the pre-GA v1beta1 name).
 TIME_KEYS: Final = ("stageTimestamp", "requestReceivedTimestamp", "timestamp")
 
-#: The keys :func:`is_event` reads.
-EVENT_KEYS: Final = frozenset({"auditID", "stage", "verb", "requestURI", "kind", "apiVersion"})
-
 
 class Projection:
     """Decodes from one line only the parts of a JSON object that some paths reach.
@@ -234,9 +231,8 @@ class Projection:
     """
 
     def __init__(self, paths: Iterable[tuple[str, ...]], *, event: bool = False) -> None:
-        self.paths = frozenset(paths)
         self.event = event
-        shape = _shape(_trie(self.paths), itertools.count(), _EVENT_SHAPE if event else {})
+        shape = _shape(_trie(paths), itertools.count(), _EVENT_SHAPE if event else {})
         decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(shape)
         #: The decoder itself, for a hot loop that inlines :meth:`decode`: call it on ASCII
         #: lines only, and take :data:`PROJECTION_ERRORS` as "decode it whole".
