@@ -164,6 +164,27 @@ def test_redacting_twice_changes_nothing(raw: str) -> None:
     assert redact.uri(once) == once and redact.text(redact.text(raw)) == redact.text(raw)
 
 
+def test_no_trigger_can_be_spelled_with_the_inert_characters() -> None:
+    inert = set(redact.INERT.lower())
+    for trigger in (*redact._TRIGGERS, "auth"):
+        assert not set(trigger) <= inert, trigger
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "63854c8d-54ac-498f-a9cb-bbc9b86e4f84",
+        "2026-11-20T09:00:03.830001Z",
+        "2026-11-20T09:00:03+01:00",
+        "10.0.0.11",
+        "fd00::1:abcd",
+        "66238730",
+    ],
+)
+def test_inert_strings_are_left_as_they_are(raw: str) -> None:
+    assert redact.fresh_text(raw) == raw == redact.text(raw)
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [

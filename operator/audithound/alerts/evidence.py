@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,9 +35,6 @@ TEXT_LIMIT = 4096
 _OBJECT_REF_FIELDS = ("resource", "subresource", "namespace", "name", "apiGroup", "apiVersion")
 # What a cut may have gone through: the run of characters before it, read backwards.
 _CUT_RUN = re.compile(r"[^\s/&?\"']*")
-# The API server's own auditIDs: nothing to redact, and each is new (redact's cache of
-# recurring strings would only lose its entries to them).
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _cut(value: str) -> str:
@@ -55,9 +53,8 @@ def _string(value: str) -> str:
     return redact.text(value if len(value) <= TEXT_LIMIT else _cut(value))
 
 
-def _audit_id(value: str) -> str:
-    # A client may send its own Audit-ID header, and the API server keeps it.
-    return value if _UUID.fullmatch(value) else _string(value)
+def _fresh(value: str) -> str:
+    return redact.fresh_text(value if len(value) <= TEXT_LIMIT else _cut(value))
 
 
 def _text(value: Any) -> str | None:
@@ -93,8 +90,9 @@ def excerpt(event: Mapping[str, Any]) -> dict[str, Any]:
     annotations = annotations if isinstance(annotations, dict) else {}
     ips = event.get("sourceIPs")
     uri = event.get("requestURI")
+    stamp = event.get("stageTimestamp")
     out: dict[str, Any] = {
-        "auditID": _audit_id(str(event.get("auditID", ""))),
+        "auditID": _fresh(str(event.get("auditID", ""))),
         "stage": _string(str(event.get("stage", ""))),
         "user": _user(event.get("user")),
         "sourceIPs": [_string(ip) for ip in ips if isinstance(ip, str)]
@@ -107,7 +105,7 @@ def excerpt(event: Mapping[str, Any]) -> dict[str, Any]:
         ("userAgent", _text(event.get("userAgent"))),
         ("decision", _text(annotations.get(DECISION))),
         ("authorizationReason", _text(annotations.get(AUTHORIZATION_REASON))),
-        ("stageTimestamp", _text(event.get("stageTimestamp"))),
+        ("stageTimestamp", _fresh(stamp) if isinstance(stamp, str) and stamp else None),
         ("objectRef", _object_ref(event.get("objectRef"))),
     ):
         if value is not None:
@@ -214,6 +212,29 @@ def _finding_reason(rule: compiler.CompiledRule, finding: findings.Finding, one:
             return one
 
 
+#: What an alert says of its rule, made once per compiled rule (a rule's threats are
+#: pydantic models, and dumping them cost more than the rest of an alert's rule part).
+_RULE_PARTS: weakref.WeakKeyDictionary[compiler.CompiledRule, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _rule_part(rule: compiler.CompiledRule) -> dict[str, Any]:
+    part = _RULE_PARTS.get(rule)
+    if part is None:
+        spec = rule.spec
+        part = _RULE_PARTS[rule] = {
+            "name": rule.name,
+            "ruleId": rule.rule_id,
+            "displayName": rule.display_name,
+            "version": spec.version,
+            "severity": spec.severity,
+            "riskScore": spec.risk_score,
+            "threat": [threat.model_dump(by_alias=True) for threat in spec.threat],
+        }
+    return part
+
+
 def rule_label(name: str) -> str:
     """The ``audithound.io/rule`` label of a rule's alerts: its name, cut to the 63 characters
     a label value may hold (a rule name may have 253)."""
@@ -232,15 +253,7 @@ def build(
     spec = rule.spec
     one = reason(evidence)
     alert_spec: dict[str, Any] = {
-        "rule": {
-            "name": rule.name,
-            "ruleId": rule.rule_id,
-            "displayName": rule.display_name,
-            "version": spec.version,
-            "severity": spec.severity,
-            "riskScore": spec.risk_score,
-            "threat": [threat.model_dump(by_alias=True) for threat in spec.threat],
-        },
+        "rule": dict(_rule_part(rule)),
         "reason": _finding_reason(rule, finding, one) if finding.multiple else one,
         "detectedTime": detected.isoformat().replace("+00:00", "Z"),
         "event": evidence,

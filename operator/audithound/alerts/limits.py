@@ -47,6 +47,8 @@ class Limiter:
     def __init__(self, max_creations_per_minute: int = 0) -> None:
         self.storm = storm.StormCap(max_creations_per_minute)
         self.current: dict[str, RuleCounts] = {}
+        #: Each current interval's start, in seconds since the epoch.
+        self._starts: dict[str, float] = {}
         self.dropped_total: collections.Counter[str] = collections.Counter()
         self.excepted_total: collections.Counter[str] = collections.Counter()
         self.suppressed_total: collections.Counter[str] = collections.Counter()
@@ -57,11 +59,13 @@ class Limiter:
         # Aligned back from a time near the year 1 (a crafted or broken line), an interval
         # would start before it, which datetime cannot hold: it starts at the year 1 then.
         start_ts = max(at.timestamp() // seconds * seconds, _EARLIEST)
-        start = datetime.datetime.fromtimestamp(start_ts, tz=datetime.UTC)
         counts = self.current.get(rule.name)
-        if counts is None or counts.interval_start != start:
+        # Compared as seconds: a datetime per alert cost more than the rest of the count.
+        if counts is None or self._starts.get(rule.name) != start_ts:
+            start = datetime.datetime.fromtimestamp(start_ts, tz=datetime.UTC)
             counts = RuleCounts(interval_start=start)
             self.current[rule.name] = counts
+            self._starts[rule.name] = start_ts
         return counts
 
     def admit(self, rule: compiler.CompiledRule, at: datetime.datetime) -> bool:

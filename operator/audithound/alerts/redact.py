@@ -56,7 +56,9 @@ failure: ``secret-type=x`` in a label selector loses ``x`` too.
 
 Cost: a string without any of the literals the rules need (``bearer``, ``eyJ``, ``://``,
 a stem of a credential-like name...) costs a few substring tests; that is most user agents,
-user names and paths, and short strings that recur are remembered (:data:`CACHE_LIMIT`). The
+user names and paths, and short strings that recur are remembered (:data:`CACHE_LIMIT`);
+an auditID or a timestamp, new in every alert, is not, and costs one strip (:func:`fresh_text`),
+and a URI without a trigger, an escape or an exec's argv costs the substring tests alone. The
 rest is linear in the input: a rule starts only where a run of its
 leading characters starts (a look-behind refuses the later positions of the same run),
 quantifiers that could give back what a look-ahead scanned are possessive, no repetition
@@ -250,6 +252,18 @@ def text(value: str) -> str:
     return _cached_text(value) if len(value) <= CACHE_LIMIT else _text(value)
 
 
+#: Characters no trigger can be spelled with (each trigger needs a letter or ``/`` outside
+#: them; a test holds the two together): a string of these alone has nothing to redact.
+INERT = "0123456789abcdefABCDEF-:.+_TZ"
+
+
+def fresh_text(value: str) -> str:
+    """:func:`text` for a string that is new in nearly every alert (an auditID, a timestamp):
+    not remembered, so that it never pushes a recurring string out of the cache, and left as
+    it is after one strip when it holds inert characters alone (as the API server's do)."""
+    return value if not value.strip(INERT) else _text(value)
+
+
 def _text(value: str) -> str:
     spans = _spans(value)
     return _replace(value, spans) if spans else value
@@ -325,6 +339,8 @@ def uri(raw: str) -> str:
 
 
 def _uri(raw: str) -> str:
+    if "%" not in raw and "command=" not in raw and not _triggered(raw):
+        return raw  # no rule could find anything, in the path or in the query
     path_end = raw.find("?")
     if path_end < 0:
         path_end = len(raw)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -74,8 +75,9 @@ class CompiledRule:
     def display_name(self) -> str:
         return self.spec.display_name or self.name
 
-    @property
+    @functools.cached_property
     def interval(self) -> datetime.timedelta:
+        # Cached: the limits read it for every alert, and the spec never changes.
         return duration(self.spec.interval)
 
     @property

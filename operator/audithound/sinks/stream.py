@@ -35,7 +35,8 @@ class Seen:
                 return None
             alert = {**alert, "name": renamed}
             self._times[name] = base.alert_time(alert["spec"])
-        self._times[alert["name"]] = base.alert_time(alert["spec"])
+        # Only an alert that may renew reads the time again (a new term's return).
+        self._times[alert["name"]] = base.alert_time(alert["spec"]) if "renewal" in alert else None
         return alert
 
 
