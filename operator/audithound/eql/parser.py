@@ -363,12 +363,9 @@ def _not_keyword(token: lark.Token, what: str, escaped: str) -> None:
         )
 
 
-def _build_parser() -> lark.Lark:
-    grammar = (pathlib.Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", lexer="contextual", transformer=_Builder())
-
-
-_PARSER = _build_parser()
+_PARSER = lalr.cached_parser(
+    pathlib.Path(__file__).parent / "grammar.lark", "eql", transformer=_Builder()
+)
 
 
 def _check_depth(tree: nodes.Query, text: str) -> None:

@@ -22,14 +22,9 @@ Decisions where Kibana's grammar was only a description:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
-import os
 import pathlib
 import re
-import stat
-import sys
 from typing import Any, NamedTuple
 
 import lark
@@ -252,51 +247,9 @@ class _Builder(lark.Transformer[lark.Token, Any]):
         return _Field(name, token.line or 0, token.column or 0)
 
 
-def _cache_directory() -> pathlib.Path | None:
-    """A private cache directory of the user, or None when it cannot be made or is not private.
-
-    Lark's cache is a pickle, so it is only read from a directory that no one else can write
-    (never the shared temporary directory); a read-only or foreign home just means no cache.
-    """
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = pathlib.Path(base) / "audithound" / "kql"
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = directory.lstat()
-    except OSError:
-        return None
-    private = stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077
-    return directory if private and info.st_uid == os.getuid() else None
-
-
-def _build_parser() -> lark.Lark:
-    # Building the LALR tables costs tens of milliseconds on every start; lark's own cache,
-    # kept in the user's private directory, loads them in a few. The file name holds the
-    # grammar, lark and Python versions, and lark checks the grammar's digest again on load.
-    grammar = (pathlib.Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-    directory = _cache_directory()
-    if directory is None:
-        return lark.Lark(grammar, parser="lalr", lexer="contextual", transformer=_Builder())
-    key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
-    cache = directory / f"kql-parser-{hashlib.sha256(key.encode()).hexdigest()[:24]}.lark"
-    if cache.is_file():
-        return lark.Lark(
-            grammar, parser="lalr", lexer="contextual", transformer=_Builder(), cache=str(cache)
-        )
-    # A new file is written under a name of this process and renamed into place, so a
-    # concurrent start never reads a half-written cache.
-    partial = cache.with_name(f".{cache.name}.{os.getpid()}")
-    parser = lark.Lark(
-        grammar, parser="lalr", lexer="contextual", transformer=_Builder(), cache=str(partial)
-    )
-    # When lark could not write it (full disk, ...) there is nothing to rename: the next
-    # start builds again.
-    with contextlib.suppress(OSError):
-        os.replace(partial, cache)
-    return parser
-
-
-_PARSER = _build_parser()
+_PARSER = lalr.cached_parser(
+    pathlib.Path(__file__).parent / "grammar.lark", "kql", transformer=_Builder()
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
