@@ -145,6 +145,8 @@ def test_every_written_string_is_redacted_and_the_raw_event_is_not() -> None:
         "requestURI": f"/api/v1/namespaces/shop/secrets?access_token={TOKEN}&limit=1",
         "userAgent": f"tool/1.0 token={TOKEN}",
         "user": {"username": f"Basic {TOKEN}", "groups": [f"g token={TOKEN}"]},
+        # Read past redaction's cache, as new in every alert: still redacted.
+        "stageTimestamp": f"2026-11-20T10:00:00Z token={TOKEN}",
     }
     before = json.dumps(raw)
     built = evidence.build(rule(), _finding(raw), DETECTED)
@@ -154,6 +156,7 @@ def test_every_written_string_is_redacted_and_the_raw_event_is_not() -> None:
     assert event["requestURI"] == "/api/v1/namespaces/shop/secrets?access_token=[REDACTED]&limit=1"
     assert event["userAgent"] == "tool/1.0 token=[REDACTED]"
     assert event["auditID"] == "Bearer [REDACTED]"
+    assert event["stageTimestamp"] == "2026-11-20T10:00:00Z token=[REDACTED]"
     assert built["spec"]["reason"].startswith(
         "Basic [REDACTED] (impersonating bob) was allowed to create "
         "/api/v1/namespaces/shop/secrets?access_token=[REDACTED]&limit=1"
