@@ -7,10 +7,13 @@ SOURCES := operator tests bench
 
 .PHONY: quickstart install test lint typecheck unit crds fields bench clean
 
-$(VENV)/.installed: pyproject.toml
+NATIVE := native/screen
+$(VENV)/.installed: pyproject.toml $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/src/lib.rs
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --editable '.[test]'
+	# The native screen (Rust, built by maturin with cargo; see README "Installing").
+	$(BIN)/pip install --quiet ./$(NATIVE)
 	touch $@
 
 install: $(VENV)/.installed
@@ -51,4 +54,4 @@ include make/cluster.mk
 cluster-binaries: install
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(NATIVE)/target

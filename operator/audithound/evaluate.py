@@ -14,7 +14,7 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-from audithound.rules import compiler, ruleset
+from audithound.rules import compiler, prescreen, ruleset
 from audithound.source import decode
 
 
@@ -88,7 +88,7 @@ class Evaluator:
         times = {(key,) for key in decode.TIME_KEYS} if clock.used else set()
         kept = {("user", "username")} if keep_user is not None else set()
         projection = decode.Projection(paths | kept | times, event=True)
-        return decode.Screen(projection, wanted)
+        return decode.Screen(projection, wanted, prescreen.prefilter(self.rules, keep_user))
 
     def at(self, event: Any, now: datetime.datetime | None = None) -> None:
         """Set the time the rules' ``now`` stands for, for ``event`` (see :meth:`evaluate`)."""

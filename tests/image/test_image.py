@@ -38,6 +38,7 @@ def _pins() -> dict[str, str]:
 
 
 def test_dockerfile_shape() -> None:
+    assert "./native/screen" in DOCKERFILE and "audithound-screen" in DOCKERFILE
     assert DOCKERFILE.count("\nFROM ") + DOCKERFILE.startswith("FROM ") >= 2, "multi-stage"
     assert re.search(r"^FROM python:3\.11-slim", DOCKERFILE, re.M)
     assert "--constraint requirements.lock" in DOCKERFILE
@@ -50,7 +51,7 @@ def test_dockerfile_shape() -> None:
 
 def test_image_install_steps_in_a_clean_environment(tmp_path: pathlib.Path) -> None:
     wheels = tmp_path / "wheels"
-    # Stage 1: `pip wheel --constraint requirements.lock .`
+    # Stage 1: `pip wheel --constraint requirements.lock . ./native/screen`
     _run(
         sys.executable,
         "-m",
@@ -63,6 +64,7 @@ def test_image_install_steps_in_a_clean_environment(tmp_path: pathlib.Path) -> N
         "--constraint",
         "requirements.lock",
         ".",
+        "./native/screen",
     )
     # Stage 2: an empty environment, offline install from those wheels only.
     env = tmp_path / "image"
@@ -79,6 +81,7 @@ def test_image_install_steps_in_a_clean_environment(tmp_path: pathlib.Path) -> N
         "--find-links",
         wheels,
         "audithound",
+        "audithound-screen",
     )
     installed = {
         re.sub(r"[-_.]+", "-", item["name"]).lower(): item["version"]
@@ -86,6 +89,8 @@ def test_image_install_steps_in_a_clean_environment(tmp_path: pathlib.Path) -> N
     }
     for name, version in _pins().items():
         assert installed.get(name) == version, name
+    # The native screen is in the image (without it, scans are slower, not different).
+    _run(python, "-c", "import audithound_screen")
     # The entrypoint, as the image runs it.
     usage = _run(env / "bin" / "audithound", "run", "--help", cwd=tmp_path)
     assert "--audit-log PATH" in usage and "AUDITHOUND_STATE_DIR" in usage

@@ -286,6 +286,11 @@ class Generated(Generic[T]):
                 continue
             if condition is not False:  # one that never matches gets no code at all
                 compiled.append((condition, guard if condition is not True else None, payload))
+        #: The payloads compiled, in order, each with the guard its code tests first (None:
+        #: none); where that test fails, the payload's query is neither matched nor run.
+        self.guarded: list[tuple[T, Guard | None]] = [
+            (payload, guard) for _, guard, payload in compiled
+        ]
         # Guards by field: one flag per field says whether any of its guards can pass, so a
         # rule whose field holds none of the values costs one local test, not a set lookup.
         unions: dict[str, frozenset[str]] = {}

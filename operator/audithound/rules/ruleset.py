@@ -104,6 +104,8 @@ class RuleSet:
         #: ``(event, failed) -> matching rules``, in rule order; rules that raised on the
         #: event are appended to ``failed``.
         self.match: codegen.Matcher[compiler.CompiledRule] = self._generated.match
+        #: The rules the function runs, each with the guard it tests first (None: none).
+        self.guarded = self._generated.guarded
         #: The paths of the raw event the rules' queries read (None: all of it), so that a
         #: reader may decode no more of a line than that before matching it.
         self.raw_paths = _raw_paths(self.rules)

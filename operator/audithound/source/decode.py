@@ -308,10 +308,15 @@ class Screen(NamedTuple):
     """What a reader may decide on a projection of each line: an event for which ``wanted``
     is false goes no further (it is counted, never decoded whole); the others are decoded
     whole and handed on. ``projection`` is an event projection (``event=True``): what it
-    decodes is one audit event, and ``wanted`` sees it."""
+    decodes is one audit event, and ``wanted`` sees it.
+
+    ``prefilter``, when there is one, sees each ASCII line first: where it is false, the line
+    is one audit event that ``wanted`` would turn away, and it is counted without being
+    projected (the native screen, ``rules.prescreen``)."""
 
     projection: Projection
     wanted: Callable[[dict[str, Any]], bool]
+    prefilter: Callable[[bytes], bool] | None = None
 
 
 def event_time(event: Mapping[str, Any]) -> datetime.datetime | None:

@@ -49,6 +49,10 @@ STDIN_LABEL: Final = "<stdin>"
 MAX_KEPT_SHARE: Final = 0.1
 SCREEN_TRIAL_EVENTS: Final = 1000
 
+#: Past this share of lines that a screen's prefilter cannot turn away (after the trial), the
+#: prefilter is left out: each such line is then parsed by it and projected too.
+MAX_DOUBTED_SHARE: Final = 0.5
+
 #: Bytes buffered per decompressed or ranged input (the read size of the line reader).
 _BUFFER_BYTES: Final = 64 * 1024
 
@@ -341,7 +345,8 @@ def _lines(
     newline belongs to an oversized line (even when the piece happens to parse). With a
     ``screen``, a line is first decoded only as far as its projection: an event it does not
     want is counted and dropped there, any other line is decoded whole, as without it (and
-    every line, once the screen lets too many through: :data:`MAX_KEPT_SHARE`).
+    every line, once the screen lets too many through: :data:`MAX_KEPT_SHARE`). Its
+    prefilter (the native screen), when it has one, sees each line before that.
     """
     loads = orjson.loads
     invalid = orjson.JSONDecodeError
@@ -352,9 +357,11 @@ def _lines(
     assert screen is None or screen.projection.event, "a screen decodes events only"
     unanswered = decode.PROJECTION_ERRORS
     wanted = screen.wanted if screen is not None else None
+    prefilter = screen.prefilter if screen is not None else None
     number = 0
     events = 0
     kept = 0  # events the screen let through
+    doubted = 0  # lines the prefilter let through
     try:
         for line in lines:
             number += 1
@@ -362,6 +369,14 @@ def _lines(
                 _drain(lines)
                 stats.skip(label, number, decode.Reason.OVERSIZED)
                 continue
+            if prefilter is not None:
+                # Native: it says "no" only of ASCII lines holding an event no rule matches.
+                if not prefilter(line):
+                    events += 1
+                    continue
+                doubted += 1
+                if number >= SCREEN_TRIAL_EVENTS and doubted > MAX_DOUBTED_SHARE * number:
+                    prefilter = None  # it turns too few away to pay for itself here
             if project is not None and line.isascii():
                 # An event of the usual shape, decoded only as far as the rules read.
                 try:
@@ -375,7 +390,7 @@ def _lines(
                         continue
                     kept += 1
                     if events >= SCREEN_TRIAL_EVENTS and kept > MAX_KEPT_SHARE * events:
-                        project = None  # the screen costs more than it saves here
+                        project = prefilter = None  # the screen costs more than it saves
                     try:
                         value = loads(line)
                     except invalid:

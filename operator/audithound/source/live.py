@@ -75,6 +75,7 @@ class LiveLog:
         last: Mapping[str, Any] | None = None
         last_line: bytes | None = None
         project = screen.projection.decode if screen is not None else None
+        prefilter = screen.prefilter if screen is not None else None
         for record in records:
             line = record.line
             if line is None:
@@ -83,6 +84,11 @@ class LiveLog:
                 continue
             if not line.strip():
                 continue  # blank lines are no events and no errors, as in scan
+            if prefilter is not None and not prefilter(line):
+                # An event no rule matches (the prefilter says so of events only).
+                last, last_line = None, line
+                screened += 1
+                continue
             if project is not None and screen is not None:
                 partial = project(line)
                 if partial is not None:  # an event (the screen's projection decodes only those)
