@@ -374,10 +374,12 @@ def _lines(
                 if not prefilter(line):
                     events += 1
                     continue
+                # Anything else is decoded whole: the lines it lets through are mostly
+                # matches, or hold what the Python screen reads slowly too (pod specs).
                 doubted += 1
                 if number >= SCREEN_TRIAL_EVENTS and doubted > MAX_DOUBTED_SHARE * number:
                     prefilter = None  # it turns too few away to pay for itself here
-            if project is not None and line.isascii():
+            elif project is not None and line.isascii():
                 # An event of the usual shape, decoded only as far as the rules read.
                 try:
                     partial = project(line)

@@ -84,12 +84,13 @@ class LiveLog:
                 continue
             if not line.strip():
                 continue  # blank lines are no events and no errors, as in scan
-            if prefilter is not None and not prefilter(line):
-                # An event no rule matches (the prefilter says so of events only).
-                last, last_line = None, line
-                screened += 1
-                continue
-            if project is not None and screen is not None:
+            if prefilter is not None:
+                if not prefilter(line):
+                    # An event no rule matches (the prefilter says so of events only).
+                    last, last_line = None, line
+                    screened += 1
+                    continue
+            elif project is not None and screen is not None:
                 partial = project(line)
                 if partial is not None:  # an event (the screen's projection decodes only those)
                     last, last_line = partial, line
