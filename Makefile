@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(N
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --editable '.[test]'
-	# The native screen (Rust, built by maturin with cargo; see README "Installing").
+	# The native screen (Rust, built by maturin with cargo; README "Tests").
 	$(BIN)/pip install --quiet ./$(NATIVE)
 	touch $@
 

@@ -137,6 +137,13 @@ ANNOTATIONS = st.one_of(
     ),
     ODD,
 )
+# Addresses as clients send them, and what Python's and Rust's parsers may read differently.
+ADDRESSES = [
+    "10.0.0.1", "203.0.113.9", "192.168.1.1", "172.16.0.1", "127.0.0.1", "::1", "2001:db8::1",
+    "::ffff:10.0.0.1", "::ffff:203.0.113.9", "fe80::1%eth0", "010.0.0.1", "10.0.0", "256.1.1.1",
+    "1.2.3.4/8", "::ffff:010.0.0.1", "1::2::3", "FC00::1", " 10.0.0.1", "0x0a.0.0.1", "",
+    "::1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:8:9", "x",
+]  # fmt: skip
 REQUEST_OBJECT = st.sampled_from(
     [
         {"roleRef": {"name": "cluster-admin"}},
@@ -164,7 +171,11 @@ EVENT = st.fixed_dictionaries(
         "responseStatus": st.fixed_dictionaries(
             {}, optional={"code": st.sampled_from([200, 403, 500, "403", 403.0, None, 2**63])}
         ),
-        "sourceIPs": st.sampled_from([["10.0.0.1"], ["203.0.113.9"], ["x"]]),
+        "sourceIPs": st.one_of(
+            st.lists(st.one_of(st.sampled_from(ADDRESSES), ODD), max_size=3),
+            st.sampled_from(ADDRESSES),
+            ODD,
+        ),
         "requestObject": REQUEST_OBJECT,
         "objectRef.resource": _word("resource"),
         "user.username": _word("username"),
@@ -327,6 +338,26 @@ def test_the_operators_own_events_always_go_through() -> None:
     assert not screen.prefilter(line % b"alice")
 
 
+@pytest.mark.parametrize("address", ADDRESSES)
+@pytest.mark.parametrize(
+    "query",
+    [
+        "source.ip:*",
+        "not source.ip:(10.0.0.0/8 or 172.16.0.0/12 or 192.168.0.0/16 or 127.0.0.0/8)",
+        'source.ip:("::1" or "fc00::/7" or 203.0.113.9)',
+        "client.ip:10.0.0.1",
+    ],
+)
+def test_addresses_as_python_reads_them(query: str, address: str) -> None:
+    rules = _one(query)
+    screen = _screen(rules)
+    assert screen.prefilter is not None
+    for ips in ([address], [address, "10.0.0.2"], address):
+        line = orjson.dumps({"auditID": "a", "stage": "x", "sourceIPs": ips})
+        if not screen.prefilter(line):
+            assert _turned_away_rightly(rules, screen, line)
+
+
 @pytest.mark.parametrize(
     ("query", "value", "matches"),
     [
@@ -349,3 +380,17 @@ def test_values_as_the_python_view_reads_them(query: str, value: str, matches: b
     line = orjson.dumps({"auditID": "a", "stage": "x", "userAgent": value})
     assert bool(rules.match(orjson.loads(line), [])) is matches
     assert screen.prefilter(line) is matches
+
+
+def test_an_address_inside_the_network_is_turned_away_and_one_outside_is_not() -> None:
+    rules = _one("not source.ip:10.0.0.0/8")
+    screen = _screen(rules)
+    assert screen.prefilter is not None
+    line = b'{"auditID":"a","stage":"x","sourceIPs":%s}'
+    assert not screen.prefilter(line % b'["10.0.0.1"]')
+    assert not screen.prefilter(line % b'["::ffff:10.1.2.3"]')  # IPv4 mapped, as Elastic
+    assert screen.prefilter(line % b'["203.0.113.9"]')
+    inside_too = line % b'["10.0.0.1","203.0.113.9"]'  # one inside is enough for source.ip:
+    assert not screen.prefilter(inside_too) and _turned_away_rightly(rules, screen, inside_too)
+    assert screen.prefilter(line % b'["fe80::1%eth0"]')  # a zone: Python's to read
+    assert screen.prefilter(line % b'["10.0.0.1",null]')  # no address at all: matches

@@ -2,17 +2,18 @@
 //!
 //! Fed by: `audithound.rules.prescreen`, which lowers a rule set to a program (JSON: the
 //! fields the rules read and one condition per rule) and calls the screen on each line.
-//! Feeds: the readers' screen, which drops a line the screen answers "no" for and sends every
-//! other line the way it went before (the Python screen on a projection, then the whole line).
+//! Feeds: the readers' screen, which drops a line the screen answers "no" for and decodes every
+//! other line whole, as without it.
 //!
 //! The screen answers "no" only when it is sure: the line is one JSON object of the usual shape
 //! of an audit event (`auditID`, `stage`, `kind`, `apiVersion` as API servers write them), each
-//! field a rule reads is absent, `null` or one value of its type (a string; an integer for an
-//! integer field), no object on the way holds a dotted key or a key twice, and every rule's
-//! condition is false on those values. Anything else is "maybe", and Python decides as before:
-//! invalid JSON, other shapes, arrays, numbers where strings are read, escapes of surrogates.
-//! So the screen only has to agree with Python's view of a field on the plain shape, where the
-//! view reads one key per segment (DECODING.md has the argument; the tests compare the two).
+//! field a rule tests is absent, `null` or a value of its type (a string or an array of
+//! strings; an integer for an integer field; addresses), no object on the way holds a dotted key
+//! or a key twice, and every rule's condition is false on those values whatever its unknown
+//! parts say (a test of a value of another type is unknown too). Anything else is "maybe", and
+//! Python decides as before: invalid JSON, other shapes, escapes of surrogates. So the screen
+//! only has to agree with Python's view of a field on the plain shape, where the view reads one
+//! key per segment (DECODING.md has the argument; the tests compare the two).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -43,6 +44,9 @@ enum FieldSpec {
     Text { path: Vec<String> },
     /// An integer at a literal path of one or two keys (`responseStatus.code`).
     Integer { path: Vec<String> },
+    /// Addresses at a literal path, as `source.ip` converts `sourceIPs`: all, or none when
+    /// one is no address.
+    Ips { path: Vec<String> },
     /// `event.outcome`: `success`/`failure` from the decision annotation.
     Outcome,
     /// An annotation, by its de-dotted key: the smallest raw key that de-dots to it.
@@ -82,9 +86,23 @@ enum Cond {
     Exists,
     /// The integer is one of these.
     Integers(Vec<i64>),
+    /// An address is one of these (128-bit numbers, IPv4 mapped into IPv6, as decimal text).
+    Addresses(Vec<Number>),
+    /// An address is inside one of these networks (first and last numbers).
+    Networks(Vec<(Number, Number)>),
     Any(Vec<Cond>),
     All(Vec<Cond>),
     Not(Box<Cond>),
+}
+
+/// A 128-bit number, written as decimal text (JSON numbers stop short of it).
+struct Number(u128);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map(Number).map_err(de::Error::custom)
+    }
 }
 
 #[derive(Deserialize)]
@@ -104,8 +122,15 @@ struct TopKey {
 
 /// Where each field's value comes from, in the parsed line.
 enum Source {
-    Leaf { top: usize, kind: Kind },
-    Child { top: usize, child: usize, kind: Kind },
+    Leaf {
+        top: usize,
+        kind: Kind,
+    },
+    Child {
+        top: usize,
+        child: usize,
+        kind: Kind,
+    },
     Outcome,
     Annotation(usize),
 }
@@ -114,6 +139,7 @@ enum Source {
 enum Kind {
     Text,
     Integer,
+    Ips,
 }
 
 struct Plan {
@@ -131,8 +157,8 @@ enum Slot<'a> {
     Null,
     Str(Cow<'a, str>),
     Int(i64),
-    /// An array of strings and nulls.
-    List(Vec<Cow<'a, str>>),
+    /// An array of strings and nulls: the strings, and whether there was a null.
+    List(Vec<Cow<'a, str>>, bool),
     /// A number that is not an i64, a boolean, another array, or an object not read inside.
     Other,
     Object(Vec<Slot<'a>>),
@@ -145,6 +171,8 @@ enum Value<'a> {
     /// The non-empty strings of an array (two or more, or one: as the view lists them).
     List(Vec<&'a str>),
     Int(i64),
+    /// Addresses, as 128-bit numbers.
+    Ips(Vec<u128>),
 }
 
 /// What was read of the annotations: the decision, and per key the smallest raw key seen.
@@ -229,14 +257,19 @@ impl<'de, 'p> Visitor<'de> for SlotSeed<'p> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot<'de>, A::Error> {
         let mut items = Vec::new();
         let mut plain = true;
+        let mut null = false;
         while let Some(item) = seq.next_element_seed(SlotSeed { children: &[] })? {
             match item {
                 Slot::Str(text) => items.push(text),
-                Slot::Null => {}
+                Slot::Null => null = true,
                 _ => plain = false, // numbers, booleans, objects, arrays in arrays
             }
         }
-        Ok(if plain { Slot::List(items) } else { Slot::Other })
+        Ok(if plain {
+            Slot::List(items, null)
+        } else {
+            Slot::Other
+        })
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Slot<'de>, A::Error> {
         if self.children.is_empty() {
@@ -350,7 +383,7 @@ fn copy_slot<'a>(slot: &Slot<'a>) -> Slot<'a> {
         Slot::Null => Slot::Null,
         Slot::Str(text) => Slot::Str(text.clone()),
         Slot::Int(number) => Slot::Int(*number),
-        Slot::List(items) => Slot::List(items.clone()),
+        Slot::List(items, null) => Slot::List(items.clone(), *null),
         Slot::Other | Slot::Object(_) => Slot::Other,
     }
 }
@@ -428,23 +461,36 @@ impl Screen {
     fn build(program: Program) -> Result<Screen, String> {
         let mut top: Vec<TopKey> = SHAPE_KEYS
             .iter()
-            .map(|key| TopKey { key: (*key).to_owned(), children: Vec::new() })
+            .map(|key| TopKey {
+                key: (*key).to_owned(),
+                children: Vec::new(),
+            })
             .collect();
         let mut annotation_keys: Vec<String> = Vec::new();
         let mut annotations: Option<usize> = None;
         let mut sources = Vec::new();
         fn top_of(top: &mut Vec<TopKey>, key: &str) -> usize {
             top.iter().position(|t| t.key == key).unwrap_or_else(|| {
-                top.push(TopKey { key: key.to_owned(), children: Vec::new() });
+                top.push(TopKey {
+                    key: key.to_owned(),
+                    children: Vec::new(),
+                });
                 top.len() - 1
             })
         }
         for field in &program.fields {
             let source = match field {
-                FieldSpec::Text { path } | FieldSpec::Integer { path } => {
-                    let kind =
-                        if matches!(field, FieldSpec::Text { .. }) { Kind::Text } else { Kind::Integer };
-                    if path.iter().any(|key| key.contains('.')) || path.first().map(String::as_str) == Some("annotations") {
+                FieldSpec::Text { path }
+                | FieldSpec::Integer { path }
+                | FieldSpec::Ips { path } => {
+                    let kind = match field {
+                        FieldSpec::Text { .. } => Kind::Text,
+                        FieldSpec::Integer { .. } => Kind::Integer,
+                        _ => Kind::Ips,
+                    };
+                    if path.iter().any(|key| key.contains('.'))
+                        || path.first().map(String::as_str) == Some("annotations")
+                    {
                         return Err(format!("not a literal path: {path:?}"));
                     }
                     match path.as_slice() {
@@ -457,17 +503,24 @@ impl Screen {
                         }
                         [key, child] => {
                             let at = top_of(&mut top, key);
-                            if sources.iter().any(|s| matches!(s, Source::Leaf { top, .. } if *top == at))
+                            if sources
+                                .iter()
+                                .any(|s| matches!(s, Source::Leaf { top, .. } if *top == at))
                                 || SHAPE_KEYS.contains(&key.as_str())
                             {
                                 return Err(format!("{key} is read both whole and inside"));
                             }
                             let children = &mut top[at].children;
-                            let slot = children.iter().position(|c| c == child).unwrap_or_else(|| {
-                                children.push(child.clone());
-                                children.len() - 1
-                            });
-                            Source::Child { top: at, child: slot, kind }
+                            let slot =
+                                children.iter().position(|c| c == child).unwrap_or_else(|| {
+                                    children.push(child.clone());
+                                    children.len() - 1
+                                });
+                            Source::Child {
+                                top: at,
+                                child: slot,
+                                kind,
+                            }
                         }
                         _ => return Err(format!("a path of one or two keys, not {path:?}")),
                     }
@@ -478,10 +531,13 @@ impl Screen {
                 }
                 FieldSpec::Annotation { key } => {
                     annotations = Some(top_of(&mut top, "annotations"));
-                    let at = annotation_keys.iter().position(|k| k == key).unwrap_or_else(|| {
-                        annotation_keys.push(key.clone());
-                        annotation_keys.len() - 1
-                    });
+                    let at = annotation_keys
+                        .iter()
+                        .position(|k| k == key)
+                        .unwrap_or_else(|| {
+                            annotation_keys.push(key.clone());
+                            annotation_keys.len() - 1
+                        });
                     Source::Annotation(at)
                 }
             };
@@ -498,7 +554,12 @@ impl Screen {
         }
         let shape = [0, 1, 2, 3];
         Ok(Screen {
-            plan: Plan { top, annotations, annotation_keys, shape },
+            plan: Plan {
+                top,
+                annotations,
+                annotation_keys,
+                shape,
+            },
             sources,
             tests: program.tests,
             rules: program.rules,
@@ -518,21 +579,27 @@ impl Screen {
             best: plan.annotation_keys.iter().map(|_| None).collect(),
         };
         let mut deserializer = sonic_rs::Deserializer::from_slice(line);
-        let parsed = TopSeed { plan, slots: &mut slots, annotations: &mut annotations }
-            .deserialize(&mut deserializer)
-            .and_then(|()| deserializer.end());
+        let parsed = TopSeed {
+            plan,
+            slots: &mut slots,
+            annotations: &mut annotations,
+        }
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end());
         if parsed.is_err() || !is_event(&slots, &plan.shape) {
             return true;
         }
-        let mut values: Vec<Value> = Vec::with_capacity(self.sources.len());
-        for source in &self.sources {
-            match value_of(source, &slots, &annotations) {
-                Some(value) => values.push(value),
-                None => return true,
-            }
-        }
-        let mut line = Line { tests: &self.tests, values: &values, known: vec![0; self.tests.len()] };
-        self.rules.iter().any(|rule| line.holds(rule) != Truth::False)
+        let mut line = Line {
+            tests: &self.tests,
+            sources: &self.sources,
+            slots: &slots,
+            annotations: &annotations,
+            values: self.sources.iter().map(|_| None).collect(),
+            known: vec![0; self.tests.len()],
+        };
+        self.rules
+            .iter()
+            .any(|rule| line.holds(rule) != Truth::False)
     }
 }
 
@@ -569,7 +636,11 @@ fn brackets(line: &[u8]) -> usize {
 }
 
 /// A field's value on the plain shape, or None where Python must decide.
-fn value_of<'a>(source: &Source, slots: &'a [Slot], annotations: &'a Annotations) -> Option<Value<'a>> {
+fn value_of<'a>(
+    source: &Source,
+    slots: &'a [Slot],
+    annotations: &'a Annotations,
+) -> Option<Value<'a>> {
     match source {
         Source::Leaf { top, kind } => scalar(&slots[*top], *kind),
         Source::Child { top, child, kind } => match &slots[*top] {
@@ -598,15 +669,28 @@ fn scalar<'a>(slot: &'a Slot, kind: Kind) -> Option<Value<'a>> {
     match slot {
         Slot::Absent | Slot::Null => Some(Value::Absent),
         // An empty string is no value (Elastic's ingest drops it).
-        Slot::Str(text) if kind == Kind::Text => {
-            Some(if text.is_empty() { Value::Absent } else { Value::Str(text) })
-        }
+        Slot::Str(text) if kind == Kind::Text => Some(if text.is_empty() {
+            Value::Absent
+        } else {
+            Value::Str(text)
+        }),
         Slot::Int(number) if kind == Kind::Integer => Some(Value::Int(*number)),
-        Slot::List(items) if kind == Kind::Text => {
-            let texts: Vec<&str> =
-                items.iter().map(Cow::as_ref).filter(|text| !text.is_empty()).collect();
-            Some(if texts.is_empty() { Value::Absent } else { Value::List(texts) })
+        Slot::List(items, _) if kind == Kind::Text => {
+            let texts: Vec<&str> = items
+                .iter()
+                .map(Cow::as_ref)
+                .filter(|text| !text.is_empty())
+                .collect();
+            Some(if texts.is_empty() {
+                Value::Absent
+            } else {
+                Value::List(texts)
+            })
         }
+        Slot::Str(text) if kind == Kind::Ips => addresses(std::slice::from_ref(text), false),
+        Slot::List(items, null) if kind == Kind::Ips => addresses(items, *null),
+        // Neither a string nor an array of strings: `source.ip` has no value (the view's rule).
+        Slot::Int(_) | Slot::Other if kind == Kind::Ips => Some(Value::Absent),
         _ => None,
     }
 }
@@ -619,15 +703,19 @@ enum Truth {
     Unknown,
 }
 
-/// One line's field values, and the answers of the tests run on them so far.
+/// What was read of one line: field values as tests need them, and the answers so far.
 struct Line<'s, 'v> {
     tests: &'s [Test],
-    values: &'s [Value<'v>],
-    /// Per test: 0 not run yet, 1 false, 2 true.
+    sources: &'s [Source],
+    slots: &'s [Slot<'v>],
+    annotations: &'s Annotations<'v>,
+    /// Per field, once a test read it: its value, or None where the screen cannot read it.
+    values: Vec<Option<Option<Value<'s>>>>,
+    /// Per test: 0 not run yet, 1 false, 2 true, 3 unknown.
     known: Vec<u8>,
 }
 
-impl Line<'_, '_> {
+impl<'s> Line<'s, '_> {
     fn holds(&mut self, expr: &Expr) -> Truth {
         match expr {
             Expr::All(children) => {
@@ -657,16 +745,35 @@ impl Line<'_, '_> {
                 Truth::False => Truth::True,
                 Truth::Unknown => Truth::Unknown,
             },
-            Expr::Const(answer) => if *answer { Truth::True } else { Truth::False },
+            Expr::Const(answer) => {
+                if *answer {
+                    Truth::True
+                } else {
+                    Truth::False
+                }
+            }
             Expr::Unknown => Truth::Unknown,
             Expr::Test(at) => {
                 let mut known = self.known[*at];
                 if known == 0 {
                     let test = &self.tests[*at];
-                    known = if meets(&test.value, &self.values[test.field]) { 2 } else { 1 };
+                    let field = test.field;
+                    let (sources, slots, annotations) =
+                        (self.sources, self.slots, self.annotations);
+                    let value = self.values[field]
+                        .get_or_insert_with(|| value_of(&sources[field], slots, annotations));
+                    known = match value {
+                        None => 3, // a value of another type: Python reads it its own way
+                        Some(value) if meets(&test.value, value) => 2,
+                        Some(_) => 1,
+                    };
                     self.known[*at] = known;
                 }
-                if known == 2 { Truth::True } else { Truth::False }
+                match known {
+                    2 => Truth::True,
+                    1 => Truth::False,
+                    _ => Truth::Unknown,
+                }
             }
         }
     }
@@ -678,10 +785,32 @@ fn meets(cond: &Cond, value: &Value) -> bool {
         Cond::Glob(parts) => any_text(value, |s| glob(parts, s)),
         Cond::Exists => !matches!(value, Value::Absent),
         Cond::Integers(numbers) => matches!(value, Value::Int(n) if numbers.contains(n)),
+        Cond::Addresses(wanted) => matches!(value, Value::Ips(found)
+            if found.iter().any(|n| wanted.iter().any(|w| w.0 == *n))),
+        Cond::Networks(spans) => matches!(value, Value::Ips(found)
+            if found.iter().any(|n| spans.iter().any(|(first, last)| first.0 <= *n && *n <= last.0))),
         Cond::Any(children) => children.iter().any(|child| meets(child, value)),
         Cond::All(children) => children.iter().all(|child| meets(child, value)),
         Cond::Not(child) => !meets(child, value),
     }
+}
+
+/// The addresses of `source.ip` (`normalize.view._source_ips`): none when there are none, or
+/// when one is not an address for Python (a null, an empty string); None ("maybe") when one
+/// is not an address for Rust's parser, which refuses some that Python takes (a zone).
+fn addresses<'a>(items: &[Cow<'_, str>], null: bool) -> Option<Value<'a>> {
+    if items.is_empty() || null || items.iter().any(|item| item.is_empty()) {
+        return Some(Value::Absent);
+    }
+    let mut numbers = Vec::with_capacity(items.len());
+    for item in items {
+        let number = match item.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(v4) => (0xFFFF_u128 << 32) | u128::from(u32::from(v4)),
+            std::net::IpAddr::V6(v6) => u128::from(v6),
+        };
+        numbers.push(number);
+    }
+    Some(Value::Ips(numbers))
 }
 
 /// Whether some string value of the field passes `test`.
@@ -689,14 +818,17 @@ fn any_text(value: &Value, test: impl Fn(&str) -> bool) -> bool {
     match value {
         Value::Str(text) => test(text),
         Value::List(texts) => texts.iter().any(|text| test(text)),
-        Value::Absent | Value::Int(_) => false,
+        Value::Absent | Value::Int(_) | Value::Ips(_) => false,
     }
 }
 
 /// `kql.wildcard.compile_glob`: prefix, suffix, then each middle piece in order.
 fn glob(parts: &[String], value: &str) -> bool {
     let (prefix, suffix) = (&parts[0], &parts[parts.len() - 1]);
-    if value.len() < prefix.len() + suffix.len() || !value.starts_with(prefix.as_str()) || !value.ends_with(suffix.as_str()) {
+    if value.len() < prefix.len() + suffix.len()
+        || !value.starts_with(prefix.as_str())
+        || !value.ends_with(suffix.as_str())
+    {
         return false;
     }
     let mut rest = &value[prefix.len()..value.len() - suffix.len()];

@@ -4,17 +4,21 @@ Fed by: a rule set (``rules.ruleset``), when the evaluator builds the readers' s
 Feeds: ``source.decode.Screen.prefilter``: ``line -> bool``, false when no rule can match.
 
 The native screen (``native/screen``, the ``audithound_screen`` extension built from Rust)
-parses a line with serde_json and tests each rule's condition on the few fields the rules
-read, reading only the plain shape of an audit event: a field is absent, ``null``, or one
-string (one integer for an integer field) at a literal path of one or two keys, or an
-annotation. It answers "maybe" for everything else, and those lines go on as before (the
-Python screen on a projection, then the whole line), so it need only be exact on that shape.
+parses a line with sonic-rs and tests each rule's condition on the few fields the rules read,
+reading only the plain shape of an audit event: a field is absent, ``null``, one string or an
+array of strings (one integer for an integer field) at a literal path of one or two keys, the
+outcome, an annotation, or the addresses of ``source.ip``. A test of any other value, and any
+other line, is "maybe"; those lines are decoded whole as without it, so it need only be exact
+on that shape.
 
-Each rule is lowered whole when its query uses only what the screen knows (``and``, ``or``,
-``not``, exact values, wildcards, ``*`` on such fields); otherwise it is lowered to its guard,
-the one field test that the generated Python function makes before it runs the rule at all
-(``rules.ruleset``): where that test fails, Python neither matches the rule nor raises in it.
-A rule with neither leaves the screen nothing to reject, and then there is no native screen.
+A rule is lowered part by part: ``and``, ``or``, ``not``, exact values, wildcards and ``*`` on
+such fields. A part it cannot read (a range, a nested query, free text, a typed or deeper
+field, another query language) is :data:`UNKNOWN`, and the screen rules a rule out only where
+it is false whatever the unknown parts say (Kleene's logic). A rule that can never be false
+that way is lowered to its guard as well: the field test that the generated Python function
+makes before it runs the rule at all (``rules.ruleset``), so that where it fails Python neither
+matches the rule nor raises in it. A rule with neither leaves the screen nothing to reject,
+and then there is no native screen.
 
 Without the extension (not built on this machine), there is no native screen either; answers
 are the same, only slower.
@@ -28,7 +32,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from audithound.kql import codegen, compiler, documents, nodes, typed
+from audithound.kql import codegen, compiler, documents, ips, nodes, typed
 from audithound.normalize import view
 from audithound.rules import ruleset
 
@@ -49,8 +53,14 @@ _COPIED: Final[dict[str, tuple[str, ...]]] = {
     "orchestrator.resource.type": ("objectRef", "resource"),
 }
 
+#: The fields that convert ``sourceIPs`` to addresses (``normalize.view._source_ips``).
+_ADDRESSES: Final = frozenset({"source.ip", "client.ip"})
+
 #: Top-level keys the screen reads for the event's shape: never a field's parent.
 _SHAPE_KEYS: Final = frozenset({"auditID", "stage", "kind", "apiVersion"})
+
+#: Field kinds compared as numbers, not as text.
+_TYPED: Final = frozenset({"integer", "ips"})
 
 #: Integer values the screen compares: plain decimals well inside every integer type's range.
 _SMALL_INTEGER: Final = re.compile(r"0|[1-9][0-9]{0,8}")
@@ -206,7 +216,7 @@ class _Lowering:
         match value:
             case nodes.Exists():
                 return "exists"
-            case nodes.ValueOr(children) if kind != "integer" and all(
+            case nodes.ValueOr(children) if kind not in _TYPED and all(
                 isinstance(child, nodes.Text) for child in children
             ):
                 return {
@@ -222,9 +232,18 @@ class _Lowering:
                 if not _SMALL_INTEGER.fullmatch(text):
                     raise Unsupported(text)
                 return {"integers": [int(text)]}
+            case nodes.Text(text) if kind == "ips":
+                # As ``kql.typed`` reads it: an address, else a network.
+                single = ips.address(text)
+                if single is not None:
+                    return {"addresses": [str(single)]}
+                span = ips.network(text)
+                if span is None:
+                    raise Unsupported(text)
+                return {"networks": [[str(span[0]), str(span[1])]]}
             case nodes.Text(text):
                 return {"equals": [text]}
-            case nodes.Pattern(parts) if kind != "integer":
+            case nodes.Pattern(parts) if kind not in _TYPED:
                 return {"glob": list(parts)}
             case _:
                 raise Unsupported(repr(value))
@@ -235,6 +254,8 @@ def _spec(field: str) -> dict[str, Any] | None:
     mapping = _ACCESS.kind(field)
     if field == "event.outcome":
         return {"kind": "outcome"}
+    if field in _ADDRESSES:
+        return _path("ips", ("sourceIPs",))
     if field in _COPIED:
         return None if typed.refuses_values(mapping) else _path("text", _COPIED[field])
     prefix = view.AUDIT + "."
