@@ -148,7 +148,6 @@ struct Plan {
     annotations: Option<usize>,
     /// The de-dotted annotation keys read.
     annotation_keys: Vec<String>,
-    shape: [usize; 4],
 }
 
 /// A raw value as far as the screen reads it.
@@ -552,13 +551,11 @@ impl Screen {
         for rule in &program.rules {
             check(rule, program.tests.len())?;
         }
-        let shape = [0, 1, 2, 3];
         Ok(Screen {
             plan: Plan {
                 top,
                 annotations,
                 annotation_keys,
-                shape,
             },
             sources,
             tests: program.tests,
@@ -586,7 +583,7 @@ impl Screen {
         }
         .deserialize(&mut deserializer)
         .and_then(|()| deserializer.end());
-        if parsed.is_err() || !is_event(&slots, &plan.shape) {
+        if parsed.is_err() || !is_event(&slots) {
             return true;
         }
         let mut line = Line {
@@ -605,16 +602,19 @@ impl Screen {
 
 /// Whether the top-level values make an event of the shape API servers write (a subset of
 /// `source.decode.is_event`, and what the Python screen's projection accepts).
-fn is_event(slots: &[Slot], shape: &[usize; 4]) -> bool {
-    let [audit_id, stage, kind, api_version] = *shape;
-    matches!(&slots[audit_id], Slot::Str(id) if !id.is_empty())
-        && matches!(&slots[stage], Slot::Str(_))
-        && match &slots[kind] {
+fn is_event(slots: &[Slot]) -> bool {
+    // The plan puts SHAPE_KEYS first, in that order.
+    let [audit_id, stage, kind, api_version, ..] = slots else {
+        return false;
+    };
+    matches!(audit_id, Slot::Str(id) if !id.is_empty())
+        && matches!(stage, Slot::Str(_))
+        && match kind {
             Slot::Absent => true,
             Slot::Str(text) => text == "Event",
             _ => false,
         }
-        && match &slots[api_version] {
+        && match api_version {
             Slot::Absent => true,
             Slot::Str(text) => API_VERSIONS.contains(&text.as_ref()),
             _ => false,

@@ -158,8 +158,24 @@ def _related_ip() -> documents.Getter:
     return get
 
 
-_user_id = _copy("user", "uid")
-_user_name = _copy("user", "username")
+#: A path into the raw event: keys from its top (see :meth:`AuditEventAccess.raw_paths`).
+RawPath = tuple[str, ...]
+
+#: The derived fields that Elastic's pipeline copies from one literal raw path (``set
+#: copy_from``: no dotted keys); the others are converted or combined (see :func:`_derived`).
+COPIED: Final[Mapping[str, RawPath]] = {
+    "event.action": ("verb",),
+    "user.name": ("user", "username"),
+    "user.id": ("user", "uid"),
+    "user_agent.original": ("userAgent",),
+    "orchestrator.api_version": ("apiVersion",),
+    "orchestrator.namespace": ("objectRef", "namespace"),
+    "orchestrator.resource.name": ("objectRef", "name"),
+    "orchestrator.resource.type": ("objectRef", "resource"),
+}
+
+_user_id = _copy(*COPIED["user.id"])
+_user_name = _copy(*COPIED["user.name"])
 
 
 def _related_user(raw: Any) -> list[Any]:
@@ -169,44 +185,35 @@ def _related_user(raw: Any) -> list[Any]:
 
 def _derived() -> dict[str, tuple[documents.Getter, bool]]:
     """Fields that Elastic's pipeline adds from the raw event: getter and whether a list."""
+    copied = {name: (_copy(*path), False) for name, path in COPIED.items()}
     return {
-        "event.action": (_copy("verb"), False),
+        "event.action": copied["event.action"],
         "event.outcome": (_outcome, False),
         "user.name": (_user_name, False),
         "user.id": (_user_id, False),
-        "user_agent.original": (_copy("userAgent"), False),
+        "user_agent.original": copied["user_agent.original"],
         "source.ip": (_source_ips(), True),
         "client.ip": (_source_ips(), True),
         "related.ip": (_related_ip(), True),
         "related.user": (_related_user, True),
-        "orchestrator.api_version": (_copy("apiVersion"), False),
-        "orchestrator.namespace": (_copy("objectRef", "namespace"), False),
-        "orchestrator.resource.name": (_copy("objectRef", "name"), False),
-        "orchestrator.resource.type": (_copy("objectRef", "resource"), False),
+        "orchestrator.api_version": copied["orchestrator.api_version"],
+        "orchestrator.namespace": copied["orchestrator.namespace"],
+        "orchestrator.resource.name": copied["orchestrator.resource.name"],
+        "orchestrator.resource.type": copied["orchestrator.resource.type"],
     }
 
 
 #: Every field outside ``kubernetes.audit`` that the view produces.
 DERIVED_FIELDS: Final = tuple(_derived())
 
-#: A path into the raw event: keys from its top (see :meth:`AuditEventAccess.raw_paths`).
-RawPath = tuple[str, ...]
-
 #: The raw paths each derived field is made from (see :func:`_derived`).
 _DERIVED_PATHS: Final[Mapping[str, frozenset[RawPath]]] = {
-    "event.action": frozenset({("verb",)}),
+    **{name: frozenset({path}) for name, path in COPIED.items()},
     "event.outcome": frozenset({("annotations", DECISION)}),
-    "user.name": frozenset({("user", "username")}),
-    "user.id": frozenset({("user", "uid")}),
-    "user_agent.original": frozenset({("userAgent",)}),
     "source.ip": frozenset({("sourceIPs",)}),
     "client.ip": frozenset({("sourceIPs",)}),
     "related.ip": frozenset({("sourceIPs",)}),
-    "related.user": frozenset({("user", "username"), ("user", "uid")}),
-    "orchestrator.api_version": frozenset({("apiVersion",)}),
-    "orchestrator.namespace": frozenset({("objectRef", "namespace")}),
-    "orchestrator.resource.name": frozenset({("objectRef", "name")}),
-    "orchestrator.resource.type": frozenset({("objectRef", "resource")}),
+    "related.user": frozenset({COPIED["user.name"], COPIED["user.id"]}),
 }
 
 #: Segments past which a path's dotted spellings (2**(n-1) of them) are not listed: its

@@ -41,18 +41,6 @@ Prefilter = Callable[[bytes], bool]
 
 _ACCESS: Final = view.AuditEventAccess()
 
-#: The fields Elastic's pipeline copies from one literal raw path (``normalize.view``).
-_COPIED: Final[dict[str, tuple[str, ...]]] = {
-    "event.action": ("verb",),
-    "user.name": ("user", "username"),
-    "user.id": ("user", "uid"),
-    "user_agent.original": ("userAgent",),
-    "orchestrator.api_version": ("apiVersion",),
-    "orchestrator.namespace": ("objectRef", "namespace"),
-    "orchestrator.resource.name": ("objectRef", "name"),
-    "orchestrator.resource.type": ("objectRef", "resource"),
-}
-
 #: The fields that convert ``sourceIPs`` to addresses (``normalize.view._source_ips``).
 _ADDRESSES: Final = frozenset({"source.ip", "client.ip"})
 
@@ -256,8 +244,8 @@ def _spec(field: str) -> dict[str, Any] | None:
         return {"kind": "outcome"}
     if field in _ADDRESSES:
         return _path("ips", ("sourceIPs",))
-    if field in _COPIED:
-        return None if typed.refuses_values(mapping) else _path("text", _COPIED[field])
+    if field in view.COPIED:
+        return None if typed.refuses_values(mapping) else _path("text", view.COPIED[field])
     prefix = view.AUDIT + "."
     if not field.startswith(prefix):
         return None

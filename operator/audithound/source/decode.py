@@ -310,9 +310,10 @@ class Screen(NamedTuple):
     whole and handed on. ``projection`` is an event projection (``event=True``): what it
     decodes is one audit event, and ``wanted`` sees it.
 
-    ``prefilter``, when there is one, sees each ASCII line first: where it is false, the line
-    is one audit event that ``wanted`` would turn away, and it is counted without being
-    projected (the native screen, ``rules.prescreen``)."""
+    ``prefilter``, when there is one, sees each line instead of the projection: where it is
+    false, the line is one audit event that ``wanted`` would turn away, and it is counted
+    without being decoded; every other line is decoded whole (the native screen,
+    ``rules.prescreen``)."""
 
     projection: Projection
     wanted: Callable[[dict[str, Any]], bool]

@@ -50,7 +50,8 @@ MAX_KEPT_SHARE: Final = 0.1
 SCREEN_TRIAL_EVENTS: Final = 1000
 
 #: Past this share of lines that a screen's prefilter cannot turn away (after the trial), the
-#: prefilter is left out: each such line is then parsed by it and projected too.
+#: prefilter is left out and the projection screens the rest: each line it lets through costs
+#: its parse on top of the whole decode.
 MAX_DOUBTED_SHARE: Final = 0.5
 
 #: Bytes buffered per decompressed or ranged input (the read size of the line reader).
@@ -392,7 +393,7 @@ def _lines(
                         continue
                     kept += 1
                     if events >= SCREEN_TRIAL_EVENTS and kept > MAX_KEPT_SHARE * events:
-                        project = prefilter = None  # the screen costs more than it saves
+                        project = None  # the screen costs more than it saves here
                     try:
                         value = loads(line)
                     except invalid:
