@@ -6,6 +6,7 @@ the rule's, with the position of the value."""
 from __future__ import annotations
 
 import datetime
+import io
 import pathlib
 import tomllib
 from typing import Any
@@ -132,6 +133,7 @@ def test_a_reader_that_decodes_only_what_the_rules_read_gives_the_same_answers(
     screen = evaluator.screen()
     assert screen is not None
     line = orjson.dumps(event_of(case)) + b"\n"
-    read = list(files._lines("t", iter([line]), files.ReadStats(), 1 << 20, screen))
+    reader = io.BufferedReader(io.BytesIO(line))
+    read = list(files._lines("t", reader, (), files.ReadStats(), 1 << 20, screen))
     matched = [rule.name for _, _, event in read for rule in evaluator.evaluate(event)]
     assert matched == (["r"] if case["expected"] else []), case["about"]

@@ -4,6 +4,7 @@ other shape, every bad line) comes out and is counted exactly as without the scr
 
 from __future__ import annotations
 
+import io
 import pathlib
 from typing import Any
 
@@ -42,6 +43,10 @@ def _event(number: int, **fields: Any) -> dict[str, Any]:
 
 def _line(value: Any) -> bytes:
     return orjson.dumps(value) + b"\n"
+
+
+def _reader(lines: list[bytes]) -> io.BufferedReader:
+    return io.BufferedReader(io.BytesIO(b"".join(lines)))
 
 
 SECRETS_BY_ALICE = {"user": {"username": "alice"}, "objectRef": {"resource": "secrets"}}
@@ -116,7 +121,7 @@ def _read(screen: bool) -> tuple[list[tuple[int, str, list[str]]], files.ReadSta
     used = evaluator.screen() if screen else None
     if screen:
         assert used is not None
-    read = list(files._lines("t", iter(LINES), stats, decode.MAX_LINE_BYTES, used))
+    read = list(files._lines("t", _reader(LINES), (), stats, decode.MAX_LINE_BYTES, used))
     matched = [
         (number, event["auditID"], [rule.name for rule in evaluator.evaluate(event)])
         for _, number, event in read
@@ -247,7 +252,7 @@ def test_past_a_share_of_events_let_through_the_rest_is_read_whole_with_the_same
         evaluator = evaluate.Evaluator(_rules())
         stats = files.ReadStats()
         screen = evaluator.screen() if screened else None
-        read = list(files._lines("t", iter(lines), stats, decode.MAX_LINE_BYTES, screen))
+        read = list(files._lines("t", _reader(lines), (), stats, decode.MAX_LINE_BYTES, screen))
         found[screened] = (
             [(e["auditID"], [r.name for r in evaluator.evaluate(e)]) for _, _, e in read],
             stats,
@@ -258,3 +263,82 @@ def test_past_a_share_of_events_let_through_the_rest_is_read_whole_with_the_same
     assert found[True][1] == found[False][1]
     # Read whole after the trial: every event from then on came out, matched or not.
     assert len(found[True][0]) > len(lines) - files.SCREEN_TRIAL_EVENTS
+
+
+def _padded(number: int, size: int, **fields: Any) -> bytes:
+    """An event line with exactly ``size`` bytes before its newline."""
+    event = _event(number, userAgent="", **fields)
+    short = len(orjson.dumps(event))
+    assert short <= size
+    return _line({**event, "userAgent": "x" * (size - short)})
+
+
+LIMIT = 700  # max_line_bytes in the block tests: the events above are about 400 bytes
+
+#: Inputs whose lines cross blocks of every size below: runs the native screen turns away,
+#: matches, blank and invalid lines, lines just under, at and over the limit, an oversized
+#: first line, and the ways an input can end. (The first line is read on its own, to tell
+#: the format: each input has a second line to turn away.)
+BLOCK_INPUTS = {
+    "runs and matches": [_line(_event(n)) for n in range(5)]
+    + [_line(_event(5, **SECRETS_BY_ALICE)), b"\n", b"{not json\n"]
+    + [_line(_event(n)) for n in range(6, 9)],
+    "at and over the limit": [
+        _line(_event(1)),
+        _padded(2, LIMIT),
+        _padded(3, LIMIT + 1),
+        _line(_event(4)),
+        _padded(5, 3 * LIMIT, **SECRETS_BY_ALICE),
+        _line(_event(6, **SECRETS_BY_ALICE)),
+        _padded(7, LIMIT - 1),
+    ],
+    # Not JSON, so read as lines (an oversized "{..." first line is a document's start).
+    "an oversized first line": [b"x" * (2 * LIMIT) + b"\n", _line(_event(2)), _line(_event(3))],
+    "a last line without its newline": [_line(_event(n)) for n in range(3)]
+    + [_line(_event(3))[:-1]],
+    "a truncated last line": [_line(_event(n)) for n in range(3)] + [_line(_event(3))[:100]],
+    "an oversized last line without its newline": [_line(_event(n)) for n in range(3)]
+    + [_padded(3, 5 * LIMIT)[:-1]],
+    "turned away to the end": [_line(_event(5, **SECRETS_BY_ALICE))]
+    + [_line(_event(n)) for n in range(6, 20)],
+}
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 401, 4096])
+@pytest.mark.parametrize("name", sorted(BLOCK_INPUTS))
+def test_the_native_screen_reads_blocks_and_counts_and_cuts_lines_as_one_by_one(
+    name: str, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a user sees of an input read a block at a time through the native screen is
+    # what the line-by-line read without a screen shows: the same matches at the same line
+    # numbers, the same counts of lines, events and skipped lines with their positions.
+    monkeypatch.setattr(files, "SIFT_BYTES", block)
+    rules = ruleset.RuleSet(
+        outcome.rule
+        for outcome in (
+            compiler.compile_rule(rule, {"query": RULES[rule], "severity": "low", "riskScore": 1})
+            for rule in ("secrets-by-alice", "decision")
+        )
+        if outcome.rule is not None
+    )
+    data = b"".join(BLOCK_INPUTS[name])
+    seen = {}
+    handed_on = {}
+    for screened in (False, True):
+        evaluator = evaluate.Evaluator(rules)
+        screen = evaluator.screen() if screened else None
+        assert screen is None or screen.prefilter is not None
+        stats = files.ReadStats()
+        read = files.read_stream("t", io.BytesIO(data), stats, max_line_bytes=LIMIT, screen=screen)
+        matched = [
+            (number, event["auditID"], [rule.name for rule in evaluator.evaluate(event)])
+            for _, number, event in read
+        ]
+        seen[screened] = ([found for found in matched if found[2]], stats)
+        handed_on[screened] = len(matched)
+    assert seen[True] == seen[False]
+    whole, stats = seen[False]
+    assert stats.lines == len(BLOCK_INPUTS[name])
+    assert whole or name not in {"runs and matches", "turned away to the end"}
+    # The native screen did turn lines away (events that match nothing, in every input).
+    assert handed_on[True] < handed_on[False]

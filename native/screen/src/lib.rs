@@ -1,7 +1,8 @@
 //! AuditHound's native screen: whether any rule of a set can match one audit line.
 //!
 //! Fed by: `audithound.rules.prescreen`, which lowers a rule set to a program (JSON: the
-//! fields the rules read and one condition per rule) and calls the screen on each line.
+//! fields the rules read and one condition per rule); then the readers, with each line (the
+//! live log) or a block of lines (`sift`, `scan`'s files).
 //! Feeds: the readers' screen, which drops a line the screen answers "no" for and decodes every
 //! other line whole, as without it.
 //!
@@ -144,6 +145,9 @@ enum Kind {
 
 struct Plan {
     top: Vec<TopKey>,
+    /// Per key length, the positions in `top` of the keys of that length: most keys of a line
+    /// are not read, and a length is the cheapest way to tell.
+    by_length: Vec<Vec<usize>>,
     /// Position of `annotations` in `top`, when a field reads it.
     annotations: Option<usize>,
     /// The de-dotted annotation keys read.
@@ -420,7 +424,7 @@ impl<'de, 'p> Visitor<'de> for TopSeed<'p, 'de> {
             if key.contains('.') {
                 return Err(de::Error::custom(Unsure));
             }
-            match self.plan.top.iter().position(|top| top.key == key) {
+            match self.plan.find(&key) {
                 Some(at) => {
                     if !matches!(self.slots[at], Slot::Absent) {
                         return Err(de::Error::custom(Unsure)); // a key twice
@@ -442,6 +446,31 @@ impl<'de, 'p> Visitor<'de> for TopSeed<'p, 'de> {
             }
         }
         Ok(())
+    }
+}
+
+impl Plan {
+    fn new(top: Vec<TopKey>, annotations: Option<usize>, annotation_keys: Vec<String>) -> Plan {
+        let longest = top.iter().map(|t| t.key.len()).max().unwrap_or(0);
+        let mut by_length = vec![Vec::new(); longest + 1];
+        for (at, t) in top.iter().enumerate() {
+            by_length[t.key.len()].push(at);
+        }
+        Plan {
+            top,
+            by_length,
+            annotations,
+            annotation_keys,
+        }
+    }
+
+    /// The position of a top-level key the screen reads.
+    fn find(&self, key: &str) -> Option<usize> {
+        self.by_length
+            .get(key.len())?
+            .iter()
+            .copied()
+            .find(|&at| self.top[at].key == key)
     }
 }
 
@@ -552,11 +581,7 @@ impl Screen {
             check(rule, program.tests.len())?;
         }
         Ok(Screen {
-            plan: Plan {
-                top,
-                annotations,
-                annotation_keys,
-            },
+            plan: Plan::new(top, annotations, annotation_keys),
             sources,
             tests: program.tests,
             rules: program.rules,
@@ -623,9 +648,12 @@ fn is_event(slots: &[Slot]) -> bool {
 
 /// An escaped UTF-16 surrogate (`\ud800`-`\udfff`): decoders differ on lone ones.
 fn has_surrogate_escape(line: &[u8]) -> bool {
-    memchr::memmem::find_iter(line, b"\\u").any(|at| {
-        line.get(at + 2..at + 4).is_some_and(|hex| {
-            (hex[0] | 0x20) == b'd' && matches!(hex[1] | 0x20, b'8'..=b'9' | b'a'..=b'f')
+    // By backslash (memchr): a substring search (memmem) costs more to set up per line.
+    memchr::memchr_iter(b'\\', line).any(|at| {
+        line.get(at + 1..at + 4).is_some_and(|escape| {
+            escape[0] == b'u'
+                && (escape[1] | 0x20) == b'd'
+                && matches!(escape[2] | 0x20, b'8'..=b'9' | b'a'..=b'f')
         })
     })
 }
@@ -875,6 +903,33 @@ impl Screen {
     /// rules holds); true when one may, or the line is anything else.
     fn __call__(&self, line: &[u8]) -> bool {
         self.maybe(line)
+    }
+
+    /// The complete lines of `data` (each up to and with its `\n`) that Python must read:
+    /// those the screen cannot turn away, with `screen` false all of them, and those whose
+    /// content is longer than `max_line` bytes. Returns `(kept, lines, end)`: each kept line
+    /// as `(index, start, stop)` (its position among the complete lines and its bytes),
+    /// how many complete lines there are, and where the incomplete rest begins. One call per
+    /// block of a file rather than per line: the lines turned away never become Python
+    /// objects.
+    #[pyo3(signature = (data, max_line, screen = true))]
+    fn sift(
+        &self,
+        data: &[u8],
+        max_line: usize,
+        screen: bool,
+    ) -> (Vec<(usize, usize, usize)>, usize, usize) {
+        let mut kept = Vec::new();
+        let mut start = 0;
+        let mut index = 0;
+        for newline in memchr::memchr_iter(b'\n', data) {
+            if !screen || newline - start > max_line || self.maybe(&data[start..=newline]) {
+                kept.push((index, start, newline + 1));
+            }
+            index += 1;
+            start = newline + 1;
+        }
+        (kept, index, start)
     }
 }
 

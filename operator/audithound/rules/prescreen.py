@@ -29,15 +29,16 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 
 from audithound.kql import codegen, compiler, documents, ips, nodes, typed
 from audithound.normalize import view
 from audithound.rules import ruleset
+from audithound.source import decode
 
-#: ``line -> bool``: false when no rule can match the line.
-Prefilter = Callable[[bytes], bool]
+#: ``line -> bool``, false when no rule can match the line; and its ``sift`` of a block.
+Prefilter = decode.Prefilter
 
 _ACCESS: Final = view.AuditEventAccess()
 

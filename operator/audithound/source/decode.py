@@ -23,7 +23,7 @@ import enum
 import itertools
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Annotated, Any, Final, Literal, NamedTuple, Required, TypedDict
+from typing import Annotated, Any, Final, Literal, NamedTuple, Protocol, Required, TypedDict
 
 import msgspec
 import orjson
@@ -304,20 +304,39 @@ def _shape(trie: _Trie, names: Iterator[int], top: Mapping[str, Any] | None = No
 _typed_dict: Any = TypedDict
 
 
+#: What :meth:`Prefilter.sift` answers for a block: the lines kept, each as (index among the
+#: block's complete lines, start, stop); how many complete lines the block holds; and where
+#: its incomplete rest starts.
+Sifted = tuple[list[tuple[int, int, int]], int, int]
+
+
+class Prefilter(Protocol):
+    """The native screen (``rules.prescreen``): false for a line only when it is one audit
+    event that the screen's ``wanted`` would turn away."""
+
+    def __call__(self, line: bytes, /) -> bool: ...
+
+    def sift(self, data: bytes, max_line: int, screen: bool = True, /) -> Sifted:
+        """The complete lines of ``data`` (each with its newline) a reader must still read:
+        those the screen cannot turn away (all of them when ``screen`` is false), and those
+        holding more than ``max_line`` bytes before their newline."""
+        ...
+
+
 class Screen(NamedTuple):
     """What a reader may decide on a projection of each line: an event for which ``wanted``
     is false goes no further (it is counted, never decoded whole); the others are decoded
     whole and handed on. ``projection`` is an event projection (``event=True``): what it
     decodes is one audit event, and ``wanted`` sees it.
 
-    ``prefilter``, when there is one, sees each line instead of the projection: where it is
-    false, the line is one audit event that ``wanted`` would turn away, and it is counted
-    without being decoded; every other line is decoded whole (the native screen,
-    ``rules.prescreen``)."""
+    ``prefilter``, when there is one, sees each line instead of the projection (``scan`` hands
+    it a block of lines at a time, the live log line by line): where it is false, the line is
+    one audit event that ``wanted`` would turn away, and it is counted without being decoded;
+    every other line is decoded whole (the native screen, ``rules.prescreen``)."""
 
     projection: Projection
     wanted: Callable[[dict[str, Any]], bool]
-    prefilter: Callable[[bytes], bool] | None = None
+    prefilter: Prefilter | None = None
 
 
 def event_time(event: Mapping[str, Any]) -> datetime.datetime | None:

@@ -57,6 +57,10 @@ MAX_DOUBTED_SHARE: Final = 0.5
 #: Bytes buffered per decompressed or ranged input (the read size of the line reader).
 _BUFFER_BYTES: Final = 64 * 1024
 
+#: Bytes handed to the native screen at a time (:class:`_Sift`): lines it turns away never
+#: become Python objects, and this bounds what it holds besides one line.
+SIFT_BYTES: Final = 1024 * 1024
+
 
 class SkipExample(NamedTuple):
     """Where a skipped line was and why."""
@@ -187,14 +191,11 @@ def read_stream(
         if not first:
             pass
         elif first.lstrip()[:1] not in (b"{", b"[") or _parses(first):
-            rest = _rest(reader, max_line_bytes)
-            yield from _lines(label, itertools.chain((first,), rest), stats, max_line_bytes, screen)
+            yield from _lines(label, reader, (first,), stats, max_line_bytes, screen)
         else:
             second = reader.readline(max_line_bytes + 1)
             if _parses(second):
-                head: tuple[bytes, ...] = (first, second)
-                rest = _rest(reader, max_line_bytes)
-                yield from _lines(label, itertools.chain(head, rest), stats, max_line_bytes, screen)
+                yield from _lines(label, reader, (first, second), stats, max_line_bytes, screen)
             else:
                 document = documents.Stream(first + second, reader, max_line_bytes)
                 yield from _document(label, document, stats)
@@ -269,8 +270,7 @@ def read_range(
         try:
             raw.seek(start)
             reader = io.BufferedReader(_Range(raw, end - start), _BUFFER_BYTES)
-            lines = _rest(reader, max_line_bytes)
-            yield from _lines(label, lines, stats, max_line_bytes, screen)
+            yield from _lines(label, reader, (), stats, max_line_bytes, screen)
         except OSError:
             stats.skip(label, stats.lines + 1, decode.Reason.UNREADABLE)
 
@@ -333,21 +333,93 @@ def _document(
         stats.events += events
 
 
+class _Sift:
+    """The lines of a reader as ``readline(max_line_bytes + 1)`` cuts them, less those the
+    native screen turns away: each piece with how many lines it turned away before it.
+
+    The reader is read a block at a time (:data:`SIFT_BYTES`), and the screen sees each block
+    in one call (``Prefilter.sift``). The pieces are those of the line-by-line read: a line
+    with more than ``max_line_bytes`` bytes before its newline comes as its first
+    ``max_line_bytes + 1`` bytes, then the rest of it in pieces, the last one ending with
+    the newline (what ``_drain`` reads); and a last line without a newline comes as it is. Past
+    the last piece, lines turned away after it come as a count with an empty piece.
+    ``screening = False`` keeps every line from the next block on.
+    """
+
+    def __init__(
+        self,
+        reader: io.BufferedIOBase,
+        head: tuple[bytes, ...],
+        max_line_bytes: int,
+        prefilter: decode.Prefilter,
+    ) -> None:
+        self._reader = reader
+        self._head = head
+        self._limit = max_line_bytes
+        self._sift = prefilter.sift
+        self.screening = True
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        limit = self._limit
+        for piece in self._head:
+            yield 0, piece
+        # The head's last piece may be the start of an oversized line: the rest is its.
+        draining = bool(self._head) and not self._head[-1].endswith(b"\n")
+        carry = b""
+        pending = 0  # lines turned away since the last piece
+        while chunk := self._reader.read1(SIFT_BYTES):
+            data = carry + chunk if carry else chunk
+            carry = b""
+            if draining:
+                newline = data.find(b"\n")
+                if newline < 0:
+                    yield 0, data
+                    continue
+                yield 0, data[: newline + 1]
+                data = data[newline + 1 :]
+                draining = False
+            kept, lines, end = self._sift(data, limit, self.screening)
+            after = 0  # the index after the last line yielded
+            for index, start, stop in kept:
+                line = data[start:stop]
+                if len(line) - 1 > limit:  # cut where readline would cut it
+                    yield pending + index - after, line[: limit + 1]
+                    yield 0, line[limit + 1 :]
+                else:
+                    yield pending + index - after, line
+                pending = 0
+                after = index + 1
+            pending += lines - after
+            carry = data[end:]  # no newline in it
+            if len(carry) > limit:
+                yield pending, carry[: limit + 1]
+                pending = 0
+                carry = carry[limit + 1 :]
+                draining = True
+        if draining:
+            return
+        if carry or pending:
+            yield pending, carry
+
+
 def _lines(
     label: str,
-    lines: Iterator[bytes],
+    reader: io.BufferedIOBase,
+    head: tuple[bytes, ...],
     stats: ReadStats,
     max_line_bytes: int,
     screen: decode.Screen | None = None,
 ) -> Iterator[tuple[str, int, decode.RawEvent]]:
     """The hot loop: one JSON value per line; anything unusual leaves the fast path.
 
-    ``lines`` are cut at ``max_line_bytes + 1`` bytes: a piece that long without its
-    newline belongs to an oversized line (even when the piece happens to parse). With a
-    ``screen``, a line is first decoded only as far as its projection: an event it does not
-    want is counted and dropped there, any other line is decoded whole, as without it (and
-    every line, once the screen lets too many through: :data:`MAX_KEPT_SHARE`). Its
-    prefilter (the native screen), when it has one, sees each line before that.
+    The lines are ``head`` (read already), then the reader's, cut at ``max_line_bytes + 1``
+    bytes: a piece that long without its newline belongs to an oversized line (even when
+    the piece happens to parse). With a ``screen``, a line is first decoded only as far as
+    its projection: an event it does not want is counted and dropped there, any other line
+    is decoded whole, as without it (and every line, once the screen lets too many through:
+    :data:`MAX_KEPT_SHARE`). Its prefilter (the native screen), when it has one, sees the
+    reader's lines a block at a time before that (:class:`_Sift`): the lines it turns away
+    are events, counted; the others come here.
     """
     loads = orjson.loads
     invalid = orjson.JSONDecodeError
@@ -359,27 +431,38 @@ def _lines(
     unanswered = decode.PROJECTION_ERRORS
     wanted = screen.wanted if screen is not None else None
     prefilter = screen.prefilter if screen is not None else None
+    sift = _Sift(reader, head, max_line_bytes, prefilter) if prefilter is not None else None
+    pieces: Iterator[tuple[int, bytes]] = (
+        iter(sift)
+        if sift is not None
+        else zip(itertools.repeat(0), itertools.chain(head, _rest(reader, max_line_bytes)))
+    )
+    sifting = sift is not None
     number = 0
     events = 0
     kept = 0  # events the screen let through
     doubted = 0  # lines the prefilter let through
     try:
-        for line in lines:
+        for away, line in pieces:
+            if away:
+                # Native: it says "no" only of ASCII lines holding an event no rule matches.
+                number += away
+                events += away
+                if not line:
+                    continue  # the end, past the last line it kept
             number += 1
             if len(line) > max_line_bytes and not line.endswith(b"\n"):
-                _drain(lines)
+                _drain(pieces)
                 stats.skip(label, number, decode.Reason.OVERSIZED)
                 continue
-            if prefilter is not None:
-                # Native: it says "no" only of ASCII lines holding an event no rule matches.
-                if not prefilter(line):
-                    events += 1
-                    continue
-                # Anything else is decoded whole: the lines it lets through are mostly
-                # matches, or hold what the Python screen reads slowly too (pod specs).
+            if sifting:
+                # A line the native screen kept is decoded whole: those are mostly matches,
+                # or hold what the Python screen reads slowly too (pod specs).
                 doubted += 1
                 if number >= SCREEN_TRIAL_EVENTS and doubted > MAX_DOUBTED_SHARE * number:
-                    prefilter = None  # it turns too few away to pay for itself here
+                    # It turns too few away to pay for itself here: the Python screen's turn.
+                    assert sift is not None
+                    sifting = sift.screening = False
             elif project is not None and line.isascii():
                 # An event of the usual shape, decoded only as far as the rules read.
                 try:
@@ -443,8 +526,8 @@ def _bad_line(label: str, number: int, line: bytes, stats: ReadStats) -> None:
         stats.skip(label, number, decode.Reason.TRUNCATED)
 
 
-def _drain(lines: Iterator[bytes]) -> None:
+def _drain(pieces: Iterator[tuple[int, bytes]]) -> None:
     """Drop the rest of an oversized line, piece by piece, up to and with its newline."""
-    for piece in lines:
+    for _, piece in pieces:
         if piece.endswith(b"\n"):
             return
