@@ -34,6 +34,13 @@ URIS = [
         None,
     ),
     ("/api/v1/namespaces/t/pods/web/attach?container=app&stdin=true&stdout=true", None),
+    ("/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-1&resourceVersion=7", None),
+    # Escapes that spell what the rules look for: decoded, they are found as the plain ones.
+    ("/api/v1/pods?%74oken=abc&limit=5", f"/api/v1/pods?%74oken={R}&limit=5"),
+    ("/api/v1/pods?x=%42earer%20abc", f"/api/v1/pods?x=%42earer%20{R}"),
+    ("/api/v1/%70ods?x=1&ap%69_key=k", f"/api/v1/%70ods?x=1&ap%69_key={R}"),
+    ("/e?c%6Fmmand=--token&c%6Fmmand=abc", f"/e?c%6Fmmand=--token&c%6Fmmand={R}"),
+    ("/e?x=1&%61uth=abc", f"/e?x=1&%61uth={R}"),
     # Query parameters named like credentials: the value goes, the name stays.
     ("/api?token=abc", f"/api?token={R}"),
     ("/api?access_token=abc&limit=5", f"/api?access_token={R}&limit=5"),

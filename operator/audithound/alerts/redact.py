@@ -58,7 +58,8 @@ Cost: a string without any of the literals the rules need (``bearer``, ``eyJ``, 
 a stem of a credential-like name...) costs a few substring tests; that is most user agents,
 user names and paths, and short strings that recur are remembered (:data:`CACHE_LIMIT`);
 an auditID or a timestamp, new in every alert, is not, and costs one strip (:func:`fresh_text`),
-and a URI without a trigger, an escape or an exec's argv costs the substring tests alone. The
+and a URI without a trigger, an escape or an exec's argv costs the substring tests alone (one
+with escapes, one unquote more, when it holds no trigger once decoded). The
 rest is linear in the input: a rule starts only where a run of its
 leading characters starts (a look-behind refuses the later positions of the same run),
 quantifiers that could give back what a look-ahead scanned are possessive, no repetition
@@ -341,6 +342,13 @@ def uri(raw: str) -> str:
 def _uri(raw: str) -> str:
     if "%" not in raw and "command=" not in raw and not _triggered(raw):
         return raw  # no rule could find anything, in the path or in the query
+    if "%" in raw:
+        # The rules read the decoded path and query, and judge decoded parameter names; every
+        # credential-like name holds a trigger: without one there, nor an exec's argv,
+        # nothing can be found (a selector's ``%3D`` costs one unquote, not the rules).
+        decoded = urllib.parse.unquote(raw, "latin-1")
+        if "command=" not in decoded and not _triggered(decoded):
+            return raw
     path_end = raw.find("?")
     if path_end < 0:
         path_end = len(raw)
