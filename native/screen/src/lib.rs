@@ -482,7 +482,37 @@ struct Screen {
     plan: Plan,
     sources: Vec<Source>,
     tests: Vec<Test>,
-    rules: Vec<Expr>,
+    rules: Vec<Form>,
+}
+
+/// A rule as the screen runs it. Most rules are a conjunction of tests, some negated, and of
+/// parts it does not read: those run as a flat list, the others as their tree.
+enum Form {
+    /// False when one of these tests (test, negated) comes out false.
+    Conjunction(Vec<(usize, bool)>),
+    Tree(Expr),
+}
+
+impl Form {
+    fn of(rule: Expr) -> Form {
+        let Expr::All(children) = &rule else {
+            return Form::Tree(rule);
+        };
+        let mut terms = Vec::new();
+        for child in children {
+            match child {
+                Expr::Test(at) => terms.push((*at, false)),
+                Expr::Not(inner) => match inner.as_ref() {
+                    Expr::Test(at) => terms.push((*at, true)),
+                    _ => return Form::Tree(rule), // a negated group: its tree decides
+                },
+                // Neither can make the rule false; they only make it unknown or true.
+                Expr::Const(true) | Expr::Unknown => {}
+                _ => return Form::Tree(rule),
+            }
+        }
+        Form::Conjunction(terms)
+    }
 }
 
 impl Screen {
@@ -584,7 +614,7 @@ impl Screen {
             plan: Plan::new(top, annotations, annotation_keys),
             sources,
             tests: program.tests,
-            rules: program.rules,
+            rules: program.rules.into_iter().map(Form::of).collect(),
         })
     }
 
@@ -619,9 +649,16 @@ impl Screen {
             values: self.sources.iter().map(|_| None).collect(),
             known: vec![0; self.tests.len()],
         };
-        self.rules
-            .iter()
-            .any(|rule| line.holds(rule) != Truth::False)
+        self.rules.iter().any(|rule| match rule {
+            Form::Conjunction(terms) => !terms.iter().any(|&(at, negated)| {
+                // False when the test is known, and true exactly when the rule needs it not.
+                match line.test(at) {
+                    Truth::Unknown => false,
+                    answer => (answer == Truth::True) == negated,
+                }
+            }),
+            Form::Tree(expr) => line.holds(expr) != Truth::False,
+        })
     }
 }
 
@@ -781,28 +818,30 @@ impl<'s> Line<'s, '_> {
                 }
             }
             Expr::Unknown => Truth::Unknown,
-            Expr::Test(at) => {
-                let mut known = self.known[*at];
-                if known == 0 {
-                    let test = &self.tests[*at];
-                    let field = test.field;
-                    let (sources, slots, annotations) =
-                        (self.sources, self.slots, self.annotations);
-                    let value = self.values[field]
-                        .get_or_insert_with(|| value_of(&sources[field], slots, annotations));
-                    known = match value {
-                        None => 3, // a value of another type: Python reads it its own way
-                        Some(value) if meets(&test.value, value) => 2,
-                        Some(_) => 1,
-                    };
-                    self.known[*at] = known;
-                }
-                match known {
-                    2 => Truth::True,
-                    1 => Truth::False,
-                    _ => Truth::Unknown,
-                }
-            }
+            Expr::Test(at) => self.test(*at),
+        }
+    }
+
+    /// The answer of the program's test `at` on this line (run once, then remembered).
+    fn test(&mut self, at: usize) -> Truth {
+        let mut known = self.known[at];
+        if known == 0 {
+            let test = &self.tests[at];
+            let field = test.field;
+            let (sources, slots, annotations) = (self.sources, self.slots, self.annotations);
+            let value = self.values[field]
+                .get_or_insert_with(|| value_of(&sources[field], slots, annotations));
+            known = match value {
+                None => 3, // a value of another type: Python reads it its own way
+                Some(value) if meets(&test.value, value) => 2,
+                Some(_) => 1,
+            };
+            self.known[at] = known;
+        }
+        match known {
+            2 => Truth::True,
+            1 => Truth::False,
+            _ => Truth::Unknown,
         }
     }
 }
