@@ -488,7 +488,7 @@ struct Screen {
 /// A rule as the screen runs it. Most rules are a conjunction of tests, some negated, and of
 /// parts it does not read: those run as a flat list, the others as their tree.
 enum Form {
-    /// False when one of these tests (test, negated) comes out false.
+    /// The rule is false when one of these terms is: a test, or (`true`) its negation.
     Conjunction(Vec<(usize, bool)>),
     Tree(Expr),
 }
@@ -651,7 +651,8 @@ impl Screen {
         };
         self.rules.iter().any(|rule| match rule {
             Form::Conjunction(terms) => !terms.iter().any(|&(at, negated)| {
-                // False when the test is known, and true exactly when the rule needs it not.
+                // The term rules the line out: its test is known and answers what the rule
+                // needs it not to (true for a negated test, false for the others).
                 match line.test(at) {
                     Truth::Unknown => false,
                     answer => (answer == Truth::True) == negated,
