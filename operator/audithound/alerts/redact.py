@@ -58,8 +58,8 @@ Cost: a string without any of the literals the rules need (``bearer``, ``eyJ``, 
 a stem of a credential-like name...) costs a few substring tests; that is most user agents,
 user names and paths, and short strings that recur are remembered (:data:`CACHE_LIMIT`);
 an auditID or a timestamp, new in every alert, is not, and costs one strip (:func:`fresh_text`),
-and a URI without a trigger, an escape or an exec's argv costs the substring tests alone (one
-with escapes, one unquote more, when it holds no trigger once decoded). The
+and a URI without a trigger, an escape or an exec's argv costs the substring tests alone (a
+URI with escapes costs one unquote more, when it holds no trigger once decoded). The
 rest is linear in the input: a rule starts only where a run of its
 leading characters starts (a look-behind refuses the later positions of the same run),
 quantifiers that could give back what a look-ahead scanned are possessive, no repetition
