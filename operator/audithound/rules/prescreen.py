@@ -37,9 +37,6 @@ from audithound.normalize import view
 from audithound.rules import ruleset
 from audithound.source import decode
 
-#: ``line -> bool``, false when no rule can match the line; and its ``sift`` of a block.
-Prefilter = decode.Prefilter
-
 _ACCESS: Final = view.AuditEventAccess()
 
 #: The fields that convert ``sourceIPs`` to addresses (``normalize.view._source_ips``).
@@ -115,7 +112,7 @@ def _can(condition: Any, answer: bool) -> bool:
     return all(parts) if every else any(parts)
 
 
-def prefilter(rules: ruleset.RuleSet, keep_user: str | None = None) -> Prefilter | None:
+def prefilter(rules: ruleset.RuleSet, keep_user: str | None = None) -> decode.Prefilter | None:
     """The native screen for ``rules`` (see :func:`program`), or None without one."""
     module = extension()
     if module is None:
@@ -123,7 +120,7 @@ def prefilter(rules: ruleset.RuleSet, keep_user: str | None = None) -> Prefilter
     lowered = program(rules, keep_user)
     if lowered is None:
         return None
-    screen: Prefilter = module.Screen(json.dumps(lowered))
+    screen: decode.Prefilter = module.Screen(json.dumps(lowered))
     return screen
 
 

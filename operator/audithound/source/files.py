@@ -438,7 +438,6 @@ def _lines(
         if sift is not None
         else zip(itertools.repeat(0), itertools.chain(head, _rest(reader, max_line_bytes)))
     )
-    sifting = sift is not None
     number = 0
     events = 0
     kept = 0  # events the screen let through
@@ -456,14 +455,13 @@ def _lines(
                 _drain(pieces)
                 stats.skip(label, number, decode.Reason.OVERSIZED)
                 continue
-            if sifting:
+            if sift is not None and sift.screening:
                 # A line the native screen kept is decoded whole: those are mostly matches,
                 # or hold what the Python screen reads slowly too (pod specs).
                 doubted += 1
                 if number >= SCREEN_TRIAL_EVENTS and doubted > MAX_DOUBTED_SHARE * number:
                     # It turns too few away to pay for itself here: the Python screen's turn.
-                    assert sift is not None
-                    sifting = sift.screening = False
+                    sift.screening = False
             elif project is not None and line.isascii():
                 # An event of the usual shape, decoded only as far as the rules read.
                 try:
