@@ -1,4 +1,5 @@
-//! AuditHound's native screen: whether any rule of a set can match one audit line.
+//! AuditHound's native screen: whether any rule of a set can match one audit line. (The
+//! crate's other part, `excerpt`, builds an alert's excerpt of its event: see there.)
 //!
 //! Fed by: `audithound.rules.prescreen`, which lowers a rule set to a program (JSON: the
 //! fields the rules read and one condition per rule); then the readers, with each line (the
@@ -15,6 +16,8 @@
 //! Python decides as before: invalid JSON, other shapes, escapes of surrogates. So the screen
 //! only has to agree with Python's view of a field on the plain shape, where the view reads one
 //! key per segment (DECODING.md has the argument; the tests compare the two).
+
+mod excerpt;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -976,5 +979,6 @@ impl Screen {
 #[pymodule]
 fn audithound_screen(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Screen>()?;
+    module.add_class::<excerpt::Excerpt>()?;
     Ok(())
 }

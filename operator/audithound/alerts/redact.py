@@ -192,20 +192,23 @@ _ARGV_RULES = (
 #: Every rule needs one of these (lower-cased) literals, and most strings (a user agent, a
 #: user name, a URI path) hold none: a few substring tests, and no rule runs. (Substring
 #: tests beat one case-insensitive alternation: it defeats the regex engine's prefix scan.)
-#: ``auth`` counts only as in the stems (``system:authenticated`` is in most users' groups).
-_TRIGGERS = (
+#: The native excerpt (``alerts.evidence``) reads these two too, as :func:`_triggered` does.
+TRIGGERS = (
     *("bearer", "basic", "eyj", "://", "-u", "key", "token", "pass", "pwd", "secret", "sig"),
     *("credential", "authoriz", "cookie", "session", "jwt", "code", "otp"),
 )
-_AUTH = re.compile(r"auth(?![a-z])")
+#: Triggers that count only where no letter follows, as in the stems: ``auth``, but not
+#: ``system:authenticated`` (in most users' groups).
+WORD_TRIGGERS = ("auth",)
+_WORDS = re.compile(rf"(?:{'|'.join(WORD_TRIGGERS)})(?![a-z])")
 
 
 def _triggered(value: str) -> bool:
     folded = value.lower()
-    for trigger in _TRIGGERS:
+    for trigger in TRIGGERS:
         if trigger in folded:
             return True
-    return "auth" in folded and _AUTH.search(folded) is not None
+    return any(word in folded for word in WORD_TRIGGERS) and _WORDS.search(folded) is not None
 
 
 def _spans(value: str, rules: tuple[_Rule, ...] = _TEXT_RULES) -> list[Span]:
