@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audithound.alerts import redact
 
@@ -242,3 +245,36 @@ def test_hostile_input_costs_linear_time(unit: str) -> None:
     redact.uri("/e?command=" + hostile)
     # At most about 1 s on a loaded 2-core machine; one quadratic pattern takes minutes.
     assert time.perf_counter() - started < 5
+
+
+#: Each rule without its ``needs``: searched in every string that holds a trigger.
+UNGATED_TEXT = tuple(dataclasses.replace(rule, needs=frozenset()) for rule in redact._TEXT_RULES)
+UNGATED_ARGV = tuple(dataclasses.replace(rule, needs=frozenset()) for rule in redact._ARGV_RULES)
+#: Strings that hold a trigger and some of the punctuation the rules need, or none of it;
+#: and letters that case-insensitive matching folds to ASCII (long s, Kelvin, dotless i).
+FOLDED = ("\u017f", "\u212a", "\u0131")
+GATED = st.lists(
+    st.sampled_from(
+        [*"=:\"-.\n\t /&?'@", *("key", "token", "Bearer", "basic", "eyJ", "://", "x"), *FOLDED]
+    ),
+    max_size=30,
+).map("".join)
+
+
+def _gated_cases() -> list[str]:
+    tables = [raw for raw, _ in URIS] + [raw for raw, _ in TEXTS]
+    return tables + [unit * 3 for unit in ADVERSARIAL_UNITS]
+
+
+@pytest.mark.parametrize("raw", _gated_cases())
+def test_a_rule_skipped_for_want_of_its_punctuation_could_not_have_matched(raw: str) -> None:
+    """``needs`` only skips work: the spans are those of every rule searched everywhere."""
+    assert redact._spans(raw) == redact._spans(raw, UNGATED_TEXT)
+    assert redact._spans(raw, redact._ARGV_RULES) == redact._spans(raw, UNGATED_ARGV)
+
+
+@settings(max_examples=800, deadline=None)
+@given(GATED)
+def test_gated_rules_find_what_ungated_ones_find(raw: str) -> None:
+    assert redact._spans(raw) == redact._spans(raw, UNGATED_TEXT)
+    assert redact._spans(raw, redact._ARGV_RULES) == redact._spans(raw, UNGATED_ARGV)

@@ -124,19 +124,24 @@ Span = tuple[int, int]
 class _Rule:
     """``head`` finds a candidate; when it has a ``name`` group, that name must be
     credential-like. ``value``, matched where the head ends, holds the secret in the first of
-    its groups that took part; without ``value`` the whole head is the secret."""
+    its groups that took part; without ``value`` the whole head is the secret. ``needs``:
+    punctuation that every match of ``head`` holds (no case folding reaches it), so that a
+    string without it is not searched at all: most of what holds a trigger (a URI of
+    ``secrets``) lacks what the rules around the trigger need (``=``, ``:``, a quote)."""
 
     head: re.Pattern[str]
     value: re.Pattern[str] | None
     named: bool
+    needs: frozenset[str]
 
 
-def _rule(head: str, value: str | None = None) -> _Rule:
+def _rule(head: str, value: str | None = None, *, needs: tuple[str, ...] = ()) -> _Rule:
     compiled = re.compile(head, re.IGNORECASE)
     return _Rule(
         compiled,
         re.compile(value, re.IGNORECASE) if value else None,
         "name" in compiled.groupindex,
+        frozenset(needs),
     )
 
 
@@ -154,29 +159,36 @@ _TEXT_RULES = (
     # Authorization schemes: "Bearer x", "Basic x".
     _rule(r"(?<![\w-])(?:bearer|basic)\s++", r"(?P<bare>[\w\-.~+/]+=*)"),
     # A JWT: base64url of '{"' starts its header and its claims.
-    _rule(r"(?<![\w-])eyJ[\w-]+\.eyJ[\w-]*\.[\w-]*"),
+    _rule(r"(?<![\w-])eyJ[\w-]+\.eyJ[\w-]*\.[\w-]*", needs=(".",)),
     # URL userinfo: scheme://user:password@ or scheme://token@.
     _rule(
         r"(?<![\w+.-])[a-z][\w+.-]*://",
         r"""(?P<user>[^/?#\s"'<>\\:@]*)(?::(?P<password>[^/?#\s"'<>\\]*))?@""",
+        needs=("://",),
     ),
     # name=value: --password=x, PASSWORD=x, token=x.
-    _rule(rf"(?<![\w.-])-*+{_NAME}[ \t]*+=[ \t]*+", _VALUE),
+    _rule(rf"(?<![\w.-])-*+{_NAME}[ \t]*+=[ \t]*+", _VALUE, needs=("=",)),
     # A header: "X-Api-Key: x", "Authorization: Bearer x".
-    _rule(rf"(?<![\w.-]){_NAME}[ \t]*+:[ \t]++", _HEADER_VALUE),
+    _rule(rf"(?<![\w.-]){_NAME}[ \t]*+:[ \t]++", _HEADER_VALUE, needs=(":",)),
     # curl's header flag, where no space need follow the colon: -H 'X-Api-Key:x'.
-    _rule(rf"""(?<![\w.-])(?:-H|--header)\s*+=?\s*+["']?{_NAME}[ \t]*+:[ \t]*+""", _HEADER_VALUE),
+    _rule(
+        rf"""(?<![\w.-])(?:-H|--header)\s*+=?\s*+["']?{_NAME}[ \t]*+:[ \t]*+""",
+        _HEADER_VALUE,
+        needs=("-", ":"),
+    ),
     # JSON: "password": "x".
     _rule(
         rf'"(?P<name>(?=[^"\\\n]{{0,99}}?(?:{_STEMS}))[^"\\\n]{{1,100}})"\s*+:\s*+"',
         r'(?P<dq>[^"\\]*(?:\\.[^"\\]*)*)',
+        needs=('"', ":"),
     ),
     # A long flag and its value: --token x.
-    _rule(rf"(?<![\w.-])-{{1,2}}{_NAME}[ \t]++(?!-)", _VALUE),
+    _rule(rf"(?<![\w.-])-{{1,2}}{_NAME}[ \t]++(?!-)", _VALUE, needs=("-",)),
     # curl's credentials: -u user:x, --user user:x, -U / --proxy-user user:x.
     _rule(
         r"""(?<![\w.-])(?:-u|--user|--proxy-user)\s*+=?\s*+["']?[^\s:"'&;|<>]*:""",
         r"""(?P<bare>[^\s"'&;|<>]+)""",
+        needs=("-", ":"),
     ),
 )
 #: An exec's argv, one element per line: an element after a credential flag is the
@@ -184,9 +196,11 @@ _TEXT_RULES = (
 #: value with spaces arrives as one element: --password=my secret).
 _ARGV_RULES = (
     *_TEXT_RULES,
-    _rule(rf"(?<![^\n])-{{1,2}}{_NAME}\n(?!-)", r"(?P<rest>[^\n]+)"),
-    _rule(rf"(?<![^\n])-*+{_NAME}=", r"(?P<rest>[^\n]+)"),
+    _rule(rf"(?<![^\n])-{{1,2}}{_NAME}\n(?!-)", r"(?P<rest>[^\n]+)", needs=("-", "\n")),
+    _rule(rf"(?<![^\n])-*+{_NAME}=", r"(?P<rest>[^\n]+)", needs=("=",)),
 )
+#: Every literal some rule needs, looked for once per string.
+_NEEDED = tuple(sorted(frozenset().union(*(rule.needs for rule in _ARGV_RULES))))
 
 
 #: Every rule needs one of these (lower-cased) literals, and most strings (a user agent, a
@@ -215,7 +229,10 @@ def _spans(value: str, rules: tuple[_Rule, ...] = _TEXT_RULES) -> list[Span]:
     spans: list[Span] = []
     if not _triggered(value):
         return spans
+    present = {literal for literal in _NEEDED if literal in value}
     for rule in rules:
+        if not rule.needs <= present:
+            continue
         position = 0
         while (head := rule.head.search(value, position)) is not None:
             position = head.end()
