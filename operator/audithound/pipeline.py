@@ -34,7 +34,7 @@ import datetime
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from audithound import evaluate
 from audithound.alerts import evidence, limits, suppression
@@ -117,8 +117,10 @@ class DeliveryError(Exception):
     """Some alerts could not be written; they stay in the outbox for the next delivery."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Pending:
+class _Pending(NamedTuple):
+    """An alert waiting in the outbox (a named tuple: one per alert, made in a third of a
+    frozen dataclass's time)."""
+
     rule: compiler.CompiledRule
     alert: dict[str, Any]
     #: The suppression group whose alert this is, and its merges when the alert was taken.

@@ -287,16 +287,17 @@ def build(
     evidence = excerpt(finding.event)
     spec = rule.spec
     one = reason(evidence)
+    multiple = finding.multiple
     alert_spec: dict[str, Any] = {
         "rule": dict(_rule_part(rule)),
-        "reason": _finding_reason(rule, finding, one) if finding.multiple else one,
+        "reason": _finding_reason(rule, finding, one) if multiple else one,
         "detectedTime": detected.isoformat().replace("+00:00", "Z"),
         "event": evidence,
         "workflowStatus": "open",
     }
     if "stageTimestamp" in evidence:
         alert_spec["eventTime"] = evidence["stageTimestamp"]
-    if finding.multiple:
+    if multiple:
         alert_spec["group"] = {field: group_value(field, value) for field, value in finding.group}
         alert_spec["count"] = finding.count
         alert_spec["firstSeen"] = moment(finding.first_seen)

@@ -66,9 +66,12 @@ class Renewal:
     after: datetime.timedelta
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# Not frozen, though nothing changes a finding once made: a frozen dataclass sets each of its
+# ten fields through object.__setattr__, 0.8 µs more per finding, and a query rule makes one
+# per matching event (a hunting query, one per event).
+@dataclasses.dataclass(slots=True)
 class Finding:
-    """One thing a rule found."""
+    """One thing a rule found (never changed once made)."""
 
     #: The event that completed the finding.
     event: Mapping[str, Any]

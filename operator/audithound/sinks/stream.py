@@ -53,7 +53,7 @@ class JsonLines:
         admitted = self._seen.admit(alert)
         if admitted is None:
             return False
-        self._out.write(orjson.dumps(base.flat(admitted)) + b"\n")
+        self._out.write(orjson.dumps(base.flat(admitted), option=orjson.OPT_APPEND_NEWLINE))
         return True
 
     def close(self) -> None:
