@@ -216,3 +216,18 @@ def test_a_group_from_a_body_or_a_users_extra_is_hidden_whole() -> None:
         "system:serviceaccount:ci:deployer",
     ]
     assert "kubernetes.audit.requestObject.data.password=[REDACTED], " in built["spec"]["reason"]
+
+
+def test_detected_time_is_the_isoformat_of_the_moment() -> None:
+    moments = [
+        DETECTED,
+        DETECTED.replace(microsecond=7),
+        DETECTED.replace(microsecond=999_999),
+        DETECTED.replace(second=2),
+        DETECTED.replace(year=5, microsecond=120),
+        DETECTED.replace(tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+        DETECTED.replace(tzinfo=None),
+        DETECTED.replace(tzinfo=datetime.timezone(datetime.timedelta(0), "Z0"), microsecond=5),
+    ]
+    for moment in moments * 2:  # the second time, from the remembered second
+        assert evidence.utc_text(moment) == moment.isoformat().replace("+00:00", "Z")

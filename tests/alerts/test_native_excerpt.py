@@ -108,10 +108,18 @@ TRICKY = [
     "monkey",
     "auth",
     "authenticated",
+    "system:authenticated Auth",
     "x-auth_1",
     "AUTH",
     "Auth-z",
     "/api?x=%3D",
+    "/api?x=%74oken%3Dabc",
+    "/api/%41uth?x=1",
+    "/api?a=%C3%A9auth%2",
+    "/api?a=%zz%4",
+    "/api?a=%",
+    "/api?command%3Dls",
+    "/api?fieldSelector=metadata.name%3Dweb&limit=500",
     "/api/v1/namespaces/a/pods/b/exec?command=ls&command=--token&command=x",
     "/api/v1/namespaces/a/pods/b/exec?command=ls",
     "Command=x",
@@ -224,3 +232,21 @@ def test_excerpt_takes_the_native_path_for_a_dict_and_python_for_other_mappings(
     event = {"auditID": "a", "userAgent": "Bearer abc"}
     assert evidence.excerpt(event) == evidence.excerpt(Event(event)) == NATIVE(event)  # type: ignore[misc]
     assert evidence.excerpt(event)["userAgent"] == f"Bearer {redact.MARKER}"
+
+
+#: URIs of escapes (whole, cut short, of letters that spell a trigger), triggers and argv.
+URI = st.lists(
+    st.sampled_from(
+        [
+            *("%", "%3D", "%74", "%4", "%zz", "%C3%A9", "%41", "uth", "oken", "command", "=", "&"),
+            *("/api", "?", "auth", "token", "x", "A", "1", "f", "%20", "+", "Bearer", "%0A"),
+        ]
+    ),
+    max_size=14,
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(URI)
+def test_generated_uris_are_left_or_redacted_as_in_python(uri: str) -> None:
+    same({"auditID": "a", "requestURI": uri})

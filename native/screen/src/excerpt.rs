@@ -28,6 +28,27 @@ const OBJECT_REF_FIELDS: [&str; 6] = [
     "apiVersion",
 ];
 
+/// `urllib.parse.unquote(raw, "latin-1")` of ASCII `raw`, as bytes (one per character): `%`
+/// and two hex digits is that byte, anything else itself. Latin-1 folds no character to ASCII,
+/// so the triggers are found in these bytes where Python finds them in the decoded string.
+fn unquoted(raw: &[u8]) -> Vec<u8> {
+    let hex = |byte: u8| (byte as char).to_digit(16);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut at = 0;
+    while at < raw.len() {
+        if raw[at] == b'%' && at + 2 < raw.len() {
+            if let (Some(high), Some(low)) = (hex(raw[at + 1]), hex(raw[at + 2])) {
+                out.push((high * 16 + low) as u8);
+                at += 3;
+                continue;
+            }
+        }
+        out.push(raw[at]);
+        at += 1;
+    }
+    out
+}
+
 #[pyclass(frozen, module = "audithound_screen")]
 pub struct Excerpt {
     /// Redaction's triggers, ASCII case-insensitive, overlapping matches reported.
@@ -92,15 +113,17 @@ impl Excerpt {
     }
 
     /// The request URI: left as it is without a trigger, an escape or an exec's argv.
+    /// As `redact.uri` decides it: one with escapes is left too when, decoded, it holds neither
+    /// (a selector's `%3D`).
     fn uri<'py>(&self, value: Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+        let clean = |bytes: &[u8]| {
+            memchr::memmem::find(bytes, b"command=").is_none() && !self.triggered(bytes)
+        };
         match self.plain(&value) {
-            Some(bytes)
-                if memchr::memchr(b'%', bytes).is_none()
-                    && memchr::memmem::find(bytes, b"command=").is_none()
-                    && !self.triggered(bytes) =>
-            {
+            Some(bytes) if memchr::memchr(b'%', bytes).is_none() && clean(bytes) => {
                 Ok(value.into_any())
             }
+            Some(bytes) if clean(&unquoted(bytes)) => Ok(value.into_any()),
             _ => self.uri.bind(value.py()).call1((value,)),
         }
     }

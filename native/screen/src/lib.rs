@@ -17,6 +17,7 @@
 //! only has to agree with Python's view of a field on the plain shape, where the view reads one
 //! key per segment (DECODING.md has the argument; the tests compare the two).
 
+mod alert;
 mod excerpt;
 
 use std::borrow::Cow;
@@ -980,5 +981,7 @@ impl Screen {
 fn audithound_screen(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Screen>()?;
     module.add_class::<excerpt::Excerpt>()?;
+    module.add_function(wrap_pyfunction!(alert::reason, module)?)?;
+    module.add_function(wrap_pyfunction!(alert::flat, module)?)?;
     Ok(())
 }

@@ -11,7 +11,10 @@ it is written under the renewal's name.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any, Protocol
+
+from audithound.rules import prescreen
 
 
 class Rejected(Exception):
@@ -63,8 +66,30 @@ def renewal_name(alert: dict[str, Any], existing: float | None) -> str | None:
     return str(renewal["name"]) if mine - existing > renewal["afterSeconds"] else None
 
 
+def _native_flat() -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
+    """``native/screen/src/alert.rs``'s record, or None where the extension was not built."""
+    module = prescreen.extension()
+    if module is None:
+        return None
+    native: Callable[[dict[str, Any]], dict[str, Any] | None] = module.flat
+    return native
+
+
+_NATIVE_FLAT = _native_flat()
+
+
 def flat(alert: dict[str, Any]) -> dict[str, Any]:
-    """One alert as a flat record for JSON lines and tables: the fields people grep for."""
+    """One alert as a flat record for JSON lines and tables: the fields people grep for (the
+    native record, for an alert of the usual shape; :func:`python_flat`'s otherwise)."""
+    if _NATIVE_FLAT is not None:
+        record = _NATIVE_FLAT(alert)
+        if record is not None:
+            return record
+    return python_flat(alert)
+
+
+def python_flat(alert: dict[str, Any]) -> dict[str, Any]:
+    """:func:`flat` in Python."""
     spec = alert["spec"]
     rule = spec["rule"]
     event = spec["event"]
