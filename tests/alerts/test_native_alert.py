@@ -19,6 +19,7 @@ from tests.alerts import test_evidence, test_native_excerpt
 
 from audithound.alerts import evidence
 from audithound.detectors import findings
+from audithound.rules import compiler
 from audithound.sinks import base
 
 DETECTED = datetime.datetime(2026, 11, 20, 10, 0, 1, 250, tzinfo=datetime.UTC)
@@ -147,3 +148,56 @@ def test_a_dict_of_another_type_gets_the_same_reason() -> None:
     event = {"user": {"username": "bob"}, "sourceIPs": ["10.0.0.1", "10.0.0.2"], "verb": "get"}
     assert evidence.reason(Excerpt(event)) == evidence.reason(event)
     assert evidence.reason(event) == "bob made a get request to (no URI) from 10.0.0.1 (+1 more)"
+
+
+def same_alert(rule: Any, finding: findings.Finding) -> None:
+    """``evidence.build`` natively equals it in Python (the Python excerpt, reason, name)."""
+    native = evidence._NATIVE
+    assert native is not None, "make install builds native/screen"
+    try:
+        evidence._NATIVE = None
+        try:
+            expected: Any = evidence.build(rule, finding, DETECTED)
+        finally:
+            evidence._NATIVE = native
+    except Exception as error:
+        with pytest.raises(type(error)):
+            evidence.build(rule, finding, DETECTED)
+        return
+    ordered = test_native_excerpt.ordered
+    assert ordered(evidence.build(rule, finding, DETECTED)) == ordered(expected)
+
+
+def _rule(name: str) -> Any:
+    spec = {"query": "kubernetes.audit.verb:get", "severity": "low", "riskScore": 21}
+    outcome = compiler.compile_rule(name, spec)
+    assert outcome.rule is not None
+    return outcome.rule
+
+
+@pytest.mark.parametrize("path", test_native_excerpt._logs(), ids=lambda path: path.name)
+def test_every_sample_events_alert_is_built_natively_as_in_python(path: Any) -> None:
+    rule = test_evidence.rule()
+    for event in test_native_excerpt._events(path):
+        same_alert(rule, findings.Finding(event, findings.event_key(event)))
+
+
+@pytest.mark.parametrize(
+    "name", ["a", "x" * 253, "a-" * 120 + "b.c", "rule.with-dots-", "r-" + "y" * 240 + "..z"]
+)
+def test_names_of_every_length_and_ending(name: str) -> None:
+    event = test_evidence.raw_event()
+    same_alert(_rule(name), findings.Finding(event, findings.event_key(event)))
+
+
+@pytest.mark.parametrize(
+    "key", [("a", "b", "c"), (), ("\u00e9", "\U0001f600"), ("\ud800",), ("a\0b",)], ids=repr
+)
+def test_keys_of_any_text(key: tuple[str, ...]) -> None:
+    same_alert(test_evidence.rule(), findings.Finding(test_evidence.raw_event(), key))
+
+
+@settings(max_examples=400, deadline=None)
+@given(test_native_excerpt.EVENT)
+def test_generated_events_alerts_are_built_as_in_python(event: dict[str, Any]) -> None:
+    same_alert(test_evidence.rule(), findings.Finding(event, findings.event_key(event)))

@@ -10,9 +10,12 @@
 //! puts them); anything else gives None, and the caller takes the Python function, which
 //! answers or raises as always.
 
+use std::fmt::Write;
+
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
+use sha2::{Digest, Sha256};
 
 /// `mapping[key]` of a dict, or None where `mapping` holds no `key`.
 fn item<'py>(
@@ -55,7 +58,7 @@ fn text<'py>(mapping: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> Option
 }
 
 /// `evidence.reason` of an excerpt: ``system:anonymous was allowed to get /api from 10.0.0.1``.
-fn reason_of(event: &Bound<'_, PyDict>) -> Option<String> {
+pub fn reason_of(event: &Bound<'_, PyDict>) -> Option<String> {
     let py = event.py();
     let user = dict(event, intern!(py, "user"))?;
     let mut who = match text(&user, intern!(py, "username"))? {
@@ -219,4 +222,68 @@ fn flat_of<'py>(alert: &Bound<'py, PyDict>) -> Option<Bound<'py, PyDict>> {
 #[pyfunction]
 pub fn flat<'py>(alert: &Bound<'py, PyAny>) -> Option<Bound<'py, PyDict>> {
     flat_of(alert.cast_exact::<PyDict>().ok()?)
+}
+
+/// `identity.alert_name`'s digest: the first 20 hex digits of the SHA-256 of the rule's name
+/// and the key's strings, each after a NUL; None where a part is not a string of UTF-8 (Python
+/// raises then).
+fn digest(rule_name: &str, key: &Bound<'_, PyTuple>) -> Option<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(rule_name.as_bytes());
+    for part in key.iter() {
+        hasher.update(b"\0");
+        hasher.update(
+            part.cast_into_exact::<PyString>()
+                .ok()?
+                .to_str()
+                .ok()?
+                .as_bytes(),
+        );
+    }
+    let mut hex = String::with_capacity(20);
+    for byte in &hasher.finalize()[..10] {
+        write!(hex, "{byte:02x}").ok()?;
+    }
+    Some(hex)
+}
+
+/// The parts of a query rule's alert that `evidence.build` takes from its rule.
+pub struct RuleParts<'a, 'py> {
+    /// The alert's ``rule`` (copied into each alert).
+    pub part: &'a Bound<'py, PyDict>,
+    /// Its labels (copied into each alert).
+    pub labels: &'a Bound<'py, PyDict>,
+    /// The rule's name, as its alerts' names are hashed from it.
+    pub name: &'a str,
+    /// What their names start with (``identity.name_prefix``).
+    pub prefix: &'a str,
+}
+
+/// `evidence.build` of one event's finding of a query rule, given its excerpt: None where
+/// Python must make it (a reason or a name this code does not make alike).
+pub fn assemble<'py>(
+    rule: &RuleParts<'_, 'py>,
+    key: &Bound<'py, PyTuple>,
+    evidence: Bound<'py, PyDict>,
+    detected: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let py = evidence.py();
+    let (Some(reason), Some(digest)) = (reason_of(&evidence), digest(rule.name, key)) else {
+        return Ok(None);
+    };
+    let spec = PyDict::new(py);
+    spec.set_item(intern!(py, "rule"), rule.part.copy()?)?;
+    spec.set_item(intern!(py, "reason"), reason)?;
+    spec.set_item(intern!(py, "detectedTime"), detected)?;
+    let stamp = item(&evidence, intern!(py, "stageTimestamp"));
+    spec.set_item(intern!(py, "event"), evidence)?;
+    spec.set_item(intern!(py, "workflowStatus"), intern!(py, "open"))?;
+    if let Some(stamp) = stamp {
+        spec.set_item(intern!(py, "eventTime"), stamp)?;
+    }
+    let alert = PyDict::new(py);
+    alert.set_item(intern!(py, "name"), format!("{}-{digest}", rule.prefix))?;
+    alert.set_item(intern!(py, "labels"), rule.labels.copy()?)?;
+    alert.set_item(intern!(py, "spec"), spec)?;
+    Ok(Some(alert))
 }

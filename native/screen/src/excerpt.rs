@@ -16,7 +16,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyList, PyString};
+use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple};
+
+use crate::alert;
 
 /// The keys of `objectRef` that an excerpt keeps, in its order.
 const OBJECT_REF_FIELDS: [&str; 6] = [
@@ -239,6 +241,29 @@ impl Excerpt {
             decision: PyString::new(py, &annotations.0).unbind(),
             reason: PyString::new(py, &annotations.1).unbind(),
         })
+    }
+
+    /// A query rule's alert for one event (`evidence.build` of a finding of one event, named
+    /// by `key`), or None where Python must make it.
+    #[allow(clippy::too_many_arguments)]
+    fn alert<'py>(
+        &self,
+        py: Python<'py>,
+        event: &Bound<'py, PyDict>,
+        key: &Bound<'py, PyTuple>,
+        name: &str,
+        prefix: &str,
+        part: &Bound<'py, PyDict>,
+        labels: &Bound<'py, PyDict>,
+        detected: &Bound<'py, PyString>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let rule = alert::RuleParts {
+            part,
+            labels,
+            name,
+            prefix,
+        };
+        alert::assemble(&rule, key, self.__call__(py, event)?, detected)
     }
 
     /// The allowlisted fields of a raw audit event, in the alert's wire shape, redacted.

@@ -17,7 +17,7 @@ import datetime
 import re
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from audithound.alerts import identity, redact
 from audithound.detectors import findings
@@ -123,14 +123,32 @@ def python_excerpt(event: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _native_excerpt() -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+class _NativeExcerpt(Protocol):
+    """``audithound_screen.Excerpt``: the excerpt, and one event's alert (None where Python
+    must make it)."""
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]: ...
+
+    def alert(
+        self,
+        event: dict[str, Any],
+        key: tuple[str, ...],
+        name: str,
+        prefix: str,
+        part: dict[str, Any],
+        labels: dict[str, str],
+        detected: str,
+    ) -> dict[str, Any] | None: ...
+
+
+def _native_excerpt() -> _NativeExcerpt | None:
     """:func:`python_excerpt` in Rust (``native/screen/src/excerpt.rs``), or None where the
     extension was not built. It hands a string to the functions here only where redaction
     could change it, and skips some 40 Python calls per alert (most of an alert's cost)."""
     module = prescreen.extension()
     if module is None:
         return None
-    native: Callable[[dict[str, Any]], dict[str, Any]] = module.Excerpt(
+    native: _NativeExcerpt = module.Excerpt(
         list(redact.TRIGGERS),
         list(redact.WORD_TRIGGERS),
         redact.INERT,
@@ -280,18 +298,28 @@ def _finding_reason(rule: compiler.CompiledRule, finding: findings.Finding, one:
             return one
 
 
-#: What an alert says of its rule, made once per compiled rule (a rule's threats are
-#: pydantic models, and dumping them cost more than the rest of an alert's rule part).
-_RULE_PARTS: weakref.WeakKeyDictionary[compiler.CompiledRule, dict[str, Any]] = (
+class _RuleParts(NamedTuple):
+    """What an alert takes from its rule, made once per compiled rule (a rule's threats are
+    pydantic models, and dumping them cost more than the rest of an alert's rule part)."""
+
+    #: The alert's ``rule`` (each alert gets a copy).
+    part: dict[str, Any]
+    #: Its labels (each alert gets a copy).
+    labels: dict[str, str]
+    #: What its name starts with.
+    prefix: str
+
+
+_RULE_PARTS: weakref.WeakKeyDictionary[compiler.CompiledRule, _RuleParts] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _rule_part(rule: compiler.CompiledRule) -> dict[str, Any]:
-    part = _RULE_PARTS.get(rule)
-    if part is None:
+def _rule_parts(rule: compiler.CompiledRule) -> _RuleParts:
+    parts = _RULE_PARTS.get(rule)
+    if parts is None:
         spec = rule.spec
-        part = _RULE_PARTS[rule] = {
+        part = {
             "name": rule.name,
             "ruleId": rule.rule_id,
             "displayName": rule.display_name,
@@ -300,7 +328,12 @@ def _rule_part(rule: compiler.CompiledRule) -> dict[str, Any]:
             "riskScore": spec.risk_score,
             "threat": [threat.model_dump(by_alias=True) for threat in spec.threat],
         }
-    return part
+        labels = {
+            "audithound.io/rule": rule_label(rule.name),
+            "audithound.io/severity": spec.severity,
+        }
+        parts = _RULE_PARTS[rule] = _RuleParts(part, labels, identity.name_prefix(rule.name))
+    return parts
 
 
 def rule_label(name: str) -> str:
@@ -317,12 +350,26 @@ def build(
     A query rule's alert is its event's excerpt; a finding of a stateful rule adds the values
     that define it (``group``), its count, first and last seen, and its members.
     """
-    evidence = excerpt(finding.event)
-    spec = rule.spec
-    one = reason(evidence)
+    parts = _rule_parts(rule)
     multiple = finding.multiple
+    event, key = finding.event, finding.key
+    if (
+        not multiple
+        and finding.renewal is None
+        and _NATIVE is not None
+        and type(event) is dict
+        and type(key) is tuple
+    ):
+        # One event's alert, made whole natively (its excerpt, reason and name).
+        made = _NATIVE.alert(
+            event, key, rule.name, parts.prefix, parts.part, parts.labels, utc_text(detected)
+        )
+        if made is not None:
+            return made
+    evidence = excerpt(event)
+    one = reason(evidence)
     alert_spec: dict[str, Any] = {
-        "rule": dict(_rule_part(rule)),
+        "rule": dict(parts.part),
         "reason": _finding_reason(rule, finding, one) if multiple else one,
         "detectedTime": utc_text(detected),
         "event": evidence,
@@ -341,11 +388,8 @@ def build(
         if finding.excerpts:
             alert_spec["sampleEvents"] = list(finding.excerpts)
     alert: dict[str, Any] = {
-        "name": identity.alert_name(rule.name, finding.key),
-        "labels": {
-            "audithound.io/rule": rule_label(rule.name),
-            "audithound.io/severity": spec.severity,
-        },
+        "name": identity.alert_name(rule.name, key),
+        "labels": dict(parts.labels),
         "spec": alert_spec,
     }
     if finding.renewal is not None:

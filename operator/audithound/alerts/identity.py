@@ -23,5 +23,10 @@ def alert_name(rule_name: str, key: Sequence[str]) -> str:
     For a query rule the key is (auditID, stage), which gives the names alerts always had.
     """
     digest = hashlib.sha256("\0".join((rule_name, *key)).encode()).hexdigest()
-    prefix = rule_name[: _MAX_NAME - _DIGEST_CHARS - 1].rstrip("-.")
-    return f"{prefix}-{digest[:_DIGEST_CHARS]}"
+    return f"{name_prefix(rule_name)}-{digest[:_DIGEST_CHARS]}"
+
+
+def name_prefix(rule_name: str) -> str:
+    """What the names of a rule's alerts start with, before ``-`` and the digest (the native
+    alert, ``alerts.evidence``, hashes the same parts as :func:`alert_name`)."""
+    return rule_name[: _MAX_NAME - _DIGEST_CHARS - 1].rstrip("-.")
