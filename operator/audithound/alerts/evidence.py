@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 import re
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from audithound.alerts import identity, redact
@@ -162,10 +162,6 @@ def _native_excerpt() -> _NativeExcerpt | None:
 
 
 _NATIVE = _native_excerpt()
-#: ``native/screen/src/alert.rs``: None for an excerpt of another shape, then Python answers.
-_NATIVE_REASON: Callable[[dict[str, Any]], str | None] | None = getattr(
-    prescreen.extension(), "reason", None
-)
 
 
 def excerpt(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,17 +173,11 @@ def excerpt(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def reason(event: dict[str, Any]) -> str:
-    """One line for a human: ``system:anonymous was allowed to get /api from 203.0.113.7``
-    (the native reason's, for an excerpt of the usual shape; :func:`python_reason`'s else)."""
-    if _NATIVE_REASON is not None:
-        made = _NATIVE_REASON(event)
-        if made is not None:
-            return made
-    return python_reason(event)
+    """One line for a human: ``system:anonymous was allowed to get /api from 203.0.113.7``.
 
-
-def python_reason(event: dict[str, Any]) -> str:
-    """:func:`reason` in Python."""
+    The native alert (:func:`build`) makes it alike in Rust; called from Python, this is as
+    fast as the native one (0.4 µs), which is not used here.
+    """
     who = event["user"].get("username") or "a request without a username"
     impersonated = event.get("impersonatedUser", {}).get("username")
     if impersonated:
