@@ -175,8 +175,8 @@ def excerpt(event: Mapping[str, Any]) -> dict[str, Any]:
 def reason(event: dict[str, Any]) -> str:
     """One line for a human: ``system:anonymous was allowed to get /api from 203.0.113.7``.
 
-    The native alert (:func:`build`) makes it alike in Rust; called from Python, this is as
-    fast as the native one (0.4 µs), which is not used here.
+    The native alert (:func:`build`) makes the same line in Rust, without a call; called from
+    Python, the Rust one was no faster than this (0.47 against 0.41 µs), so this stays.
     """
     who = event["user"].get("username") or "a request without a username"
     impersonated = event.get("impersonatedUser", {}).get("username")
