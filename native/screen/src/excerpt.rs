@@ -70,6 +70,8 @@ pub struct Excerpt {
     /// The keys of an annotation of the decision and of its reason.
     decision: Py<PyString>,
     reason: Py<PyString>,
+    /// `OBJECT_REF_FIELDS`, as Python strings made once.
+    object_ref_fields: Vec<Py<PyString>>,
 }
 
 impl Excerpt {
@@ -125,7 +127,9 @@ impl Excerpt {
             Some(bytes) if memchr::memchr(b'%', bytes).is_none() && clean(bytes) => {
                 Ok(value.into_any())
             }
-            Some(bytes) if clean(&unquoted(bytes)) => Ok(value.into_any()),
+            Some(bytes) if memchr::memchr(b'%', bytes).is_some() && clean(&unquoted(bytes)) => {
+                Ok(value.into_any())
+            }
             _ => self.uri.bind(value.py()).call1((value,)),
         }
     }
@@ -178,9 +182,9 @@ impl Excerpt {
             return Ok(None);
         };
         let out = PyDict::new(py);
-        for key in OBJECT_REF_FIELDS {
-            let key = PyString::intern(py, key);
-            if let Some(value) = self.optional(raw.get_item(&key)?)? {
+        for key in &self.object_ref_fields {
+            let key = key.bind(py);
+            if let Some(value) = self.optional(raw.get_item(key)?)? {
                 out.set_item(key, value)?;
             }
         }
@@ -240,6 +244,10 @@ impl Excerpt {
             uri,
             decision: PyString::new(py, &annotations.0).unbind(),
             reason: PyString::new(py, &annotations.1).unbind(),
+            object_ref_fields: OBJECT_REF_FIELDS
+                .iter()
+                .map(|key| PyString::intern(py, key).unbind())
+                .collect(),
         })
     }
 

@@ -1,5 +1,6 @@
 //! AuditHound's native screen: whether any rule of a set can match one audit line. (The
-//! crate's other part, `excerpt`, builds an alert's excerpt of its event: see there.)
+//! crate's other parts, `excerpt` and `alert`, build a query rule's alert of one event and an
+//! alert's flat record: see there.)
 //!
 //! Fed by: `audithound.rules.prescreen`, which lowers a rule set to a program (JSON: the
 //! fields the rules read and one condition per rule); then the readers, with each line (the

@@ -222,7 +222,7 @@ def _triggered(value: str) -> bool:
     for trigger in TRIGGERS:
         if trigger in folded:
             return True
-    return any(word in folded for word in WORD_TRIGGERS) and _WORDS.search(folded) is not None
+    return _WORDS.search(folded) is not None
 
 
 def _spans(value: str, rules: tuple[_Rule, ...] = _TEXT_RULES) -> list[Span]:
