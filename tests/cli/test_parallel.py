@@ -3,13 +3,15 @@ limits and the summary of a scan in one process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
+import platform
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -135,13 +137,15 @@ def _counts(stderr: bytes) -> list[str]:
     return [line.split(" in ")[0] if line.startswith("Scanned") else line for line in lines]
 
 
-def _run_killing_a_worker(tmp_path: pathlib.Path, command: list[str]) -> Measured:
-    """Run ``command``, kill one of its workers while it works, and wait for the end (60 s
-    at most, after which the scan counts as hung)."""
+def _run_killing_a_worker(
+    tmp_path: pathlib.Path, command: list[str], ready: Callable[[int], bool]
+) -> Measured:
+    """Run ``command``, kill the first of its workers that is ``ready`` (given its pid), and
+    wait for the end (60 s at most, after which the scan counts as hung)."""
     with (tmp_path / "out").open("w+b") as out, (tmp_path / "err").open("w+b") as err:
         scan = subprocess.Popen(command, stdout=out, stderr=err)
         try:
-            _kill_a_busy_worker(scan)
+            _kill_a_worker(scan, ready)
             code = scan.wait(timeout=60)
         finally:
             scan.kill()
@@ -151,44 +155,83 @@ def _run_killing_a_worker(tmp_path: pathlib.Path, command: list[str]) -> Measure
         return Measured(code, out.read(), err.read(), 0)
 
 
-def _children(pid: int) -> dict[int, int]:
-    """The child processes of ``pid``, with the CPU time each used, in clock ticks."""
-    found = {}
+def _children(pid: int) -> list[int]:
+    found = []
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:
             continue  # ended meanwhile
         if int(fields[1]) == pid:
-            found[int(stat.parent.name)] = int(fields[11]) + int(fields[12])
+            found.append(int(stat.parent.name))
     return found
 
 
-def _kill_a_busy_worker(scan: subprocess.Popen[bytes]) -> None:
+def _kill_a_worker(scan: subprocess.Popen[bytes], ready: Callable[[int], bool]) -> None:
+    workers: list[int] = []
     while scan.poll() is None:
-        # A worker that has used CPU time is at work on a piece (more are queued for it).
-        busy = [pid for pid, ticks in _children(scan.pid).items() if ticks >= 2]
-        if busy:
-            os.kill(busy[0], signal.SIGKILL)
-            return
-        time.sleep(0.005)
+        workers = workers or _children(scan.pid)
+        for pid in workers:
+            with contextlib.suppress(OSError):  # ended meanwhile
+                if ready(pid):
+                    os.kill(pid, signal.SIGKILL)
+                    return
     raise AssertionError("the scan ended before a worker could be killed")
 
 
-def test_a_killed_worker_hangs_nothing_and_loses_nothing(
-    tmp_path: pathlib.Path, measure: Measure
-) -> None:
-    """A worker killed mid-piece, as the OOM killer kills: the scan ends, says what happened
-    on stderr, and prints what one process prints."""
-    log = tmp_path / "audit.log"
+def _busy(pid: int) -> bool:
+    """Whether the worker has used CPU time: it is at work on a piece (more are queued)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12]) >= 2
+
+
+#: The number of write(2) in /proc/PID/syscall.
+WRITE = {"x86_64": 1, "aarch64": 64}.get(platform.machine())
+
+
+def _sending(pid: int) -> bool:
+    """Whether the worker is in write(2) on a pipe: sending a piece's result to the parent."""
+    fields = pathlib.Path(f"/proc/{pid}/syscall").read_text().split()  # number, arguments
+    if len(fields) < 2 or fields[0] != str(WRITE):
+        return False
+    return os.readlink(f"/proc/{pid}/fd/{int(fields[1], 16)}").startswith("pipe:")
+
+
+@pytest.fixture(scope="module")
+def big_log(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """The benchmark's log, large enough for workers (MIN_FILE_BYTES)."""
+    log = tmp_path_factory.mktemp("big") / "audit.log"
     _generated_log(log, 60_000)
-    rules = ("--rules", ROOT / "bench/rules")
-    alone = measure(*_scan_command(*rules, "--jobs", "1", log))
-    killed = _run_killing_a_worker(tmp_path, _scan_command(*rules, "--jobs", "2", log))
+    return log
+
+
+KILLINGS = {
+    # As the OOM killer kills: mid-piece, more pieces queued for the worker.
+    "a busy worker": (_busy, ("--rules", ROOT / "bench/rules")),
+    # Every event an alert: results of megabytes, sent in many writes. The standard
+    # library's pool waited for the rest of the message for ever (see parallel/crew.py).
+    "a worker sending its result": (_sending, ("--query", "kubernetes.audit.auditID:*")),
+}
+
+
+@pytest.mark.parametrize("killing", KILLINGS)
+def test_a_killed_worker_hangs_nothing_and_loses_nothing(
+    tmp_path: pathlib.Path, measure: Measure, big_log: pathlib.Path, killing: str
+) -> None:
+    """A worker killed: the scan ends, says what happened on stderr, and prints what one
+    process prints."""
+    ready, rules = KILLINGS[killing]
+    if ready is _sending and (WRITE is None or not os.access("/proc/self/syscall", os.R_OK)):
+        pytest.skip("needs /proc/PID/syscall to see a worker in write(2)")
+    alone = measure(*_scan_command(*rules, "--jobs", "1", big_log))
+    command = _scan_command(*rules, "--jobs", "2", big_log)
+    killed = _run_killing_a_worker(tmp_path, command, ready)
     assert (killed.code, alone.code) == (0, 0)
     note, *summary = _counts(killed.stderr)
-    assert note.startswith("audithound: a worker process of scan --jobs 2 ended abruptly")
-    assert f"{log} is read on from byte" in note
+    assert note.startswith(
+        "audithound: a worker process of scan --jobs 2 ended abruptly by signal 9 (killed"
+    )
+    assert f"{big_log} is read on from byte" in note
     assert summary == _counts(alone.stderr)
     assert killed.stdout == alone.stdout
 

@@ -17,16 +17,15 @@ Workers are forked after the rules were compiled, so they inherit the compiled r
 (closures and generated code cannot be pickled); only file ranges go out, and matched
 events, rule names and counts come back. Where ``fork`` is not available the scan stays in
 one process. A worker reads its piece line by line (``files.read_range``), so its memory
-holds one line, whatever the piece holds. A worker that dies (killed, out of memory) breaks
-the pool: the parent says so on stderr and reads the pieces not yet taken itself, so the
-scan ends with the same answers, only slower.
+holds one line, whatever the piece holds. A worker that dies (killed, out of memory), even
+halfway through sending a result, is noticed at once (:mod:`audithound.parallel.crew`, whose
+docstring says why the standard library's pool is not used): the parent says so on stderr and
+reads the pieces not yet taken itself, so the scan ends with the same answers, only slower.
 """
 
 from __future__ import annotations
 
 import collections
-import concurrent.futures
-import concurrent.futures.process
 import dataclasses
 import multiprocessing
 import os
@@ -35,6 +34,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from audithound import evaluate, pipeline
+from audithound.parallel import crew as workers
 from audithound.rules import compiler, ruleset
 from audithound.source import decode, files
 
@@ -146,37 +146,33 @@ def matches(
     mine.files += 1
     ranges = files.line_ranges(path, PIECE_BYTES)
     taken = 0  # pieces whose results the parent took, in file order
+    sent = 0  # pieces handed to the workers
     try:
-        context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            # A few pieces ahead, no more: results must not pile up in memory.
-            ahead: collections.deque[concurrent.futures.Future[_Piece]] = collections.deque()
+        with workers.Crew(jobs, _scan_piece) as crew:
             try:
-                for start, end in ranges:
-                    if parent.crowded():
-                        break
-                    ahead.append(pool.submit(_scan_piece, (path, start, end)))
-                    if len(ahead) >= PIECES_AHEAD_PER_JOB * jobs:
-                        piece = ahead.popleft().result()
-                        taken += 1
-                        yield from parent.take(piece)
-                while ahead:
-                    piece = ahead.popleft().result()
+                # A few pieces ahead, no more: results must not pile up in memory.
+                while taken < len(ranges):
+                    while sent < len(ranges) and sent - taken < PIECES_AHEAD_PER_JOB * jobs:
+                        if parent.crowded():
+                            break
+                        crew.send(sent, (path, *ranges[sent]))
+                        sent += 1
+                    if taken == sent:
+                        break  # crowded: the parent reads on itself
+                    piece = crew.receive(taken)
                     taken += 1
                     yield from parent.take(piece)
-            except concurrent.futures.process.BrokenProcessPool:
+            except workers.Lost as lost:
                 print(
-                    f"audithound: a worker process of scan --jobs {jobs} ended abruptly (killed, "
-                    f"perhaps for want of memory); {path} is read on from byte "
-                    f"{ranges[taken][0]:,} by the scan itself, nothing is lost",
+                    f"audithound: a worker process of scan --jobs {jobs} {lost}; {path} is "
+                    f"read on from byte {ranges[taken][0]:,} by the scan itself, nothing is "
+                    "lost",
                     file=sys.stderr,
                 )
-                for future in ahead:
-                    future.cancel()
     finally:
         _RULES = _SCREEN = None
     evaluate_ = scan.evaluator.evaluate
-    for start, end in ranges[taken:]:  # when most events match, or a worker died
+    for start, end in ranges[taken:]:  # when most events match, or a worker was lost
         piece_stats = files.ReadStats()
         read = files.read_range(path, path, start, end, piece_stats, screen=screen)
         for _, _, event in read:
