@@ -289,7 +289,8 @@ class Pipeline:
         moment = decode.event_time(event)
         detected = self._now()
         at = (moment or read_at or detected).timestamp()
-        when = read_at or moment or detected
+        # The time the limits count by: the read time where there is one, else the event's.
+        when = at if read_at is None or moment is None else read_at.timestamp()
         alerting = self.alerts_from is None or at >= self.alerts_from
         rules = self.evaluator.rules
         if rules.excepted and rules.clock.used:
@@ -347,7 +348,7 @@ class Pipeline:
         self,
         rule: compiler.CompiledRule,
         finding: findings.Finding,
-        when: datetime.datetime,
+        when: float,
         detected: datetime.datetime,
     ) -> None:
         config = rule.spec.alert_suppression
@@ -369,7 +370,7 @@ class Pipeline:
         self,
         rule: compiler.CompiledRule,
         finding: findings.Finding,
-        when: datetime.datetime,
+        when: float,
         detected: datetime.datetime,
     ) -> dict[str, Any] | None:
         """The alert of a finding the limits admit; None when they refuse it or its evidence
@@ -388,12 +389,12 @@ class Pipeline:
         rule: compiler.CompiledRule,
         key: suppression.Terms,
         finding: findings.Finding,
-        when: datetime.datetime,
+        when: float,
         detected: datetime.datetime,
     ) -> None:
         """Merge a finding into its open group, or open the group with the finding's alert."""
         self.state_version += 1
-        group = self.suppressor.open_group(rule.name, key, when.timestamp())
+        group = self.suppressor.open_group(rule.name, key, when)
         if group is not None:
             self.suppressor.merge(group, finding, lambda: evidence.build(rule, finding, detected))
             self.limiter.suppress(rule, when)
@@ -433,11 +434,26 @@ class Pipeline:
         """Hand the outbox to the sink. Raises :class:`DeliveryError` (after every alert was
         tried) when some could not be written; those stay for the next call."""
         outbox, self._outbox = self._outbox, []
+        if len(outbox) == 1 and outbox[0].group is None and not self.suppressor.in_place:
+            # One new alert, as a scan makes them (an event at a time): written and counted
+            # without the batch's machinery, which cost more than the write; same accounting.
+            pending = outbox[0]
+            try:
+                written = self._write(pending)
+            except Exception as error:
+                self._account(outbox, [error])
+                return
+            with self.lock:
+                self._created(pending, written)
+            return
         if self.suppressor.in_place:
             outbox += self._updates()
-        if not outbox:
-            return
-        results = self._emit(outbox)
+        if outbox:
+            self._account(outbox, self._emit(outbox))
+
+    def _account(self, outbox: list[_Pending], results: list[bool | BaseException]) -> None:
+        """Count what the sink answered for each alert of ``outbox``; those not written go
+        back to the outbox, and the first failure is raised."""
         failed: list[_Pending] = []
         first: BaseException | None = None
         with self.lock:  # the counts below are what status and metrics read
@@ -461,17 +477,23 @@ class Pipeline:
                 elif isinstance(result, BaseException):
                     failed.append(pending)
                     first = first or result
-                elif result:
-                    self.counts.alerts[name] += 1
                 else:
-                    self.limiter.unadmit_duplicate(pending.rule)
-                    self.counts.duplicates[name] += 1
+                    self._created(pending, result)
             if failed:
                 self._outbox = failed + self._outbox
         if failed:
             if getattr(self.sink, "concurrency", 1) <= 1 and first is not None:
                 raise first  # a sink that writes in order (a closed pipe): its own error
             raise DeliveryError(f"{len(failed)} of {len(outbox)} alert(s) not written") from first
+
+    def _created(self, pending: _Pending, written: bool) -> None:
+        """Count a creation the sink answered: written, or a duplicate of an existing alert
+        (which gives its place in the limits back)."""
+        if written:
+            self.counts.alerts[pending.rule.name] += 1
+        else:
+            self.limiter.unadmit_duplicate(pending.rule)
+            self.counts.duplicates[pending.rule.name] += 1
 
     def _updates(self) -> list[_Pending]:
         """Updates of the group alerts that are due (see ``alerts.suppression``)."""
@@ -495,7 +517,7 @@ class Pipeline:
             self.suppressor.written(group, pending.merged)
             self.counts.updates[pending.rule.name] += 1
             return
-        successor = self.suppressor.drop(group, pending.rule, self._now())
+        successor = self.suppressor.drop(group, pending.rule, self._now().timestamp())
         if successor is not None:
             self._outbox.append(
                 _Pending(pending.rule, successor.current(), successor, successor.merged)

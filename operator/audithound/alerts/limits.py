@@ -1,7 +1,8 @@
 """``maxSignals`` per rule per ``interval``, the global storm cap, and duplicates by alert name.
 
-Fed by: the pipeline, with each new alert of a rule and the time that counts for it (the
-event's time in ``scan``, the read time in the operator: Elastic windows by ingest time).
+Fed by: the pipeline, with each new alert of a rule and the time that counts for it, in
+seconds since the epoch (the event's time in ``scan``, the read time in the operator: Elastic
+windows by ingest time).
 Feeds: the decision to emit or drop, and the counts that ``scan``'s summary and the rule's
 status report ("limit reached, N dropped").
 """
@@ -47,49 +48,53 @@ class Limiter:
     def __init__(self, max_creations_per_minute: int = 0) -> None:
         self.storm = storm.StormCap(max_creations_per_minute)
         self.current: dict[str, RuleCounts] = {}
-        #: Each current interval's start, in seconds since the epoch.
-        self._starts: dict[str, float] = {}
+        #: Each current interval's start and end, in seconds since the epoch.
+        self._spans: dict[str, tuple[float, float]] = {}
         self.dropped_total: collections.Counter[str] = collections.Counter()
         self.excepted_total: collections.Counter[str] = collections.Counter()
         self.suppressed_total: collections.Counter[str] = collections.Counter()
         self.storm_dropped_total: collections.Counter[str] = collections.Counter()
 
-    def _counts(self, rule: compiler.CompiledRule, at: datetime.datetime) -> RuleCounts:
+    def _counts(self, rule: compiler.CompiledRule, at: float) -> RuleCounts:
+        name = rule.name
+        span = self._spans.get(name)
+        # Within the current interval: two comparisons. A new one (later, or earlier: a scan
+        # that went back in time) starts its counts afresh.
+        if span is not None and span[0] <= at < span[1]:
+            return self.current[name]
         seconds = rule.interval.total_seconds()
         # Aligned back from a time near the year 1 (a crafted or broken line), an interval
         # would start before it, which datetime cannot hold: it starts at the year 1 then.
-        start_ts = max(at.timestamp() // seconds * seconds, _EARLIEST)
-        counts = self.current.get(rule.name)
-        # Compared as seconds: a datetime per alert cost more than the rest of the count.
-        if counts is None or self._starts.get(rule.name) != start_ts:
-            start = datetime.datetime.fromtimestamp(start_ts, tz=datetime.UTC)
-            counts = RuleCounts(interval_start=start)
-            self.current[rule.name] = counts
-            self._starts[rule.name] = start_ts
+        start = max(at // seconds * seconds, _EARLIEST)
+        counts = RuleCounts(interval_start=datetime.datetime.fromtimestamp(start, datetime.UTC))
+        self.current[name] = counts
+        self._spans[name] = (start, (at // seconds + 1) * seconds)
         return counts
 
-    def admit(self, rule: compiler.CompiledRule, at: datetime.datetime) -> bool:
-        """Count a match of ``rule`` at ``at``; True when it may become an alert."""
+    def admit(self, rule: compiler.CompiledRule, at: float) -> bool:
+        """Count a match of ``rule`` at ``at`` (seconds since the epoch); True when it may
+        become an alert."""
         counts = self._counts(rule, at)
         counts.matches += 1
         if counts.alerts >= rule.spec.max_signals:
             counts.dropped += 1
             self.dropped_total[rule.name] += 1
             return False
-        if not self.storm.take(rule.name, at):
+        if self.storm.per_minute and not self.storm.take(rule.name, at):
             counts.storm_dropped += 1
             self.storm_dropped_total[rule.name] += 1
             return False
         counts.alerts += 1
         return True
 
-    def except_(self, rule: compiler.CompiledRule, at: datetime.datetime) -> None:
-        """Count a match of ``rule`` at ``at`` that an exception item silenced."""
+    def except_(self, rule: compiler.CompiledRule, at: float) -> None:
+        """Count a match of ``rule`` at ``at`` (seconds) that an exception item silenced."""
         self._counts(rule, at).excepted += 1
         self.excepted_total[rule.name] += 1
 
-    def suppress(self, rule: compiler.CompiledRule, at: datetime.datetime) -> None:
-        """Count a finding of ``rule`` at ``at`` merged into an open suppression group."""
+    def suppress(self, rule: compiler.CompiledRule, at: float) -> None:
+        """Count a finding of ``rule`` at ``at`` (seconds) merged into an open suppression
+        group."""
         counts = self._counts(rule, at)
         counts.matches += 1
         counts.suppressed += 1

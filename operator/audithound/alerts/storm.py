@@ -16,7 +16,6 @@ thus leaves room for every other rule's first alerts of the minute.
 from __future__ import annotations
 
 import collections
-import datetime
 import logging
 
 LOG = logging.getLogger("audithound.alerts.storm")
@@ -42,11 +41,12 @@ class StormCap:
     def enabled(self) -> bool:
         return self.per_minute > 0
 
-    def take(self, rule: str, at: datetime.datetime) -> bool:
-        """Count a creation by ``rule`` at ``at``; False when the cap refuses it."""
+    def take(self, rule: str, at: float) -> bool:
+        """Count a creation by ``rule`` at ``at`` (seconds since the epoch); False when the
+        cap refuses it."""
         if not self.enabled:
             return True
-        window = at.timestamp() // WINDOW_SECONDS
+        window = at // WINDOW_SECONDS
         if window != self._window:
             self._window, self._total, self._warned = window, 0, False
             self._by_rule.clear()

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import datetime
 import hashlib
 import itertools
 import time
@@ -196,7 +195,7 @@ class Suppressor:
         key: Terms,
         finding: findings.Finding,
         alert: dict[str, Any],
-        when: datetime.datetime,
+        when: float,
     ) -> tuple[Group, Group | None]:
         """A new group led by ``finding`` and its ``alert`` (renamed for the group); and the
         group it ends, if any (its alert is final): the same group's last window, which ended
@@ -220,16 +219,15 @@ class Suppressor:
         digest: str,
         first: tuple[str, ...],
         alert: dict[str, Any],
-        when: datetime.datetime,
+        when: float,  # seconds since the epoch, as the limits count
     ) -> Group:
         config = rule.spec.alert_suppression
         assert config is not None
-        start = when.timestamp()
         if config.duration is not None:
-            ends = start + config.duration.seconds
+            ends = when + config.duration.seconds
         else:  # one rule interval, aligned as the maxSignals interval is
             seconds = rule.interval.total_seconds()
-            ends = (start // seconds + 1) * seconds
+            ends = (when // seconds + 1) * seconds
         named = {**alert, "name": identity.alert_name(rule.name, (*first, digest))}
         named.pop("renewal", None)  # a group's alert is new by its group, never renewed
         spec = named["spec"] = dict(named["spec"])
@@ -272,9 +270,7 @@ class Suppressor:
         group.written = merged
         group.written_at = self._clock()
 
-    def drop(
-        self, group: Group, rule: compiler.CompiledRule, when: datetime.datetime
-    ) -> Group | None:
+    def drop(self, group: Group, rule: compiler.CompiledRule, when: float) -> Group | None:
         """The group's alert was closed or deleted: the group ends. Its merges since the last
         write open the next group (returned: its alert is to be created), as the first match
         after closing would."""
