@@ -42,18 +42,32 @@ fn list<'py>(
 }
 
 /// `mapping.get(key)` as a string: `Some(None)` where it is absent, None where it is not a
-/// string (the caller's answer would then be Python's to give).
-fn text<'py>(mapping: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> Option<Option<String>> {
+/// string (the caller's answer would then be Python's to give). Borrowed from the Python
+/// string, which `mapping` holds for as long as the borrow lives.
+fn text<'py>(
+    mapping: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> Option<Option<Text<'py>>> {
     match item(mapping, key) {
         None => Some(None),
-        Some(value) => Some(Some(
-            value
-                .cast_into_exact::<PyString>()
-                .ok()?
-                .to_str()
-                .ok()?
-                .to_owned(),
-        )),
+        Some(value) => Some(Some(Text(value.cast_into_exact::<PyString>().ok()?))),
+    }
+}
+
+/// A Python string read as UTF-8 (one that is not has no text: the caller gives up).
+struct Text<'py>(Bound<'py, PyString>);
+
+impl Text<'_> {
+    fn str(&self) -> Option<&str> {
+        self.0.to_str().ok()
+    }
+}
+
+/// An optional text's `str`: `Some(None)` where it is absent, None where it is not UTF-8.
+fn str_of<'a>(value: &'a Option<Text<'_>>) -> Option<Option<&'a str>> {
+    match value {
+        None => Some(None),
+        Some(found) => Some(Some(found.str()?)),
     }
 }
 
@@ -61,10 +75,7 @@ fn text<'py>(mapping: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> Option
 pub fn reason_of(event: &Bound<'_, PyDict>) -> Option<String> {
     let py = event.py();
     let user = dict(event, intern!(py, "user"))?;
-    let mut who = match text(&user, intern!(py, "username"))? {
-        Some(name) if !name.is_empty() => name,
-        _ => "a request without a username".to_owned(),
-    };
+    let name = text(&user, intern!(py, "username"))?;
     let impersonated = match item(event, intern!(py, "impersonatedUser")) {
         None => None,
         Some(found) => text(
@@ -72,31 +83,57 @@ pub fn reason_of(event: &Bound<'_, PyDict>) -> Option<String> {
             intern!(py, "username"),
         )?,
     };
-    if let Some(name) = impersonated.filter(|name| !name.is_empty()) {
-        who = format!("{who} (impersonating {name})");
-    }
-    let verb = text(event, intern!(py, "verb"))?.unwrap_or_else(|| "request".to_owned());
-    let did = match text(event, intern!(py, "decision"))?.as_deref() {
-        Some("allow") => format!("was allowed to {verb}"),
-        Some("forbid") => format!("was denied {verb} on"),
-        _ => format!("made a {verb} request to"),
-    };
-    let target = match text(event, intern!(py, "requestURI"))? {
-        Some(uri) if !uri.is_empty() => uri,
-        _ => "(no URI)".to_owned(),
-    };
+    let verb = text(event, intern!(py, "verb"))?;
+    let decision = text(event, intern!(py, "decision"))?;
+    let uri = text(event, intern!(py, "requestURI"))?;
     let ips = list(event, intern!(py, "sourceIPs"))?;
-    let mut origin = String::new();
-    if let Ok(first) = ips.get_item(0) {
-        origin = format!(
-            " from {}",
-            first.cast_into_exact::<PyString>().ok()?.to_str().ok()?
-        );
+    let first_ip = match ips.get_item(0) {
+        Ok(first) => Some(Text(first.cast_into_exact::<PyString>().ok()?)),
+        Err(_) => None,
+    };
+    // One string, written in place: a format! per part cost more than the reading.
+    let mut out = String::with_capacity(160);
+    match str_of(&name)? {
+        Some(name) if !name.is_empty() => out.push_str(name),
+        _ => out.push_str("a request without a username"),
+    }
+    if let Some(name) = str_of(&impersonated)? {
+        if !name.is_empty() {
+            out.push_str(" (impersonating ");
+            out.push_str(name);
+            out.push(')');
+        }
+    }
+    let verb = str_of(&verb)?.unwrap_or("request");
+    match str_of(&decision)? {
+        Some("allow") => {
+            out.push_str(" was allowed to ");
+            out.push_str(verb);
+        }
+        Some("forbid") => {
+            out.push_str(" was denied ");
+            out.push_str(verb);
+            out.push_str(" on");
+        }
+        _ => {
+            out.push_str(" made a ");
+            out.push_str(verb);
+            out.push_str(" request to");
+        }
+    }
+    out.push(' ');
+    match str_of(&uri)? {
+        Some(uri) if !uri.is_empty() => out.push_str(uri),
+        _ => out.push_str("(no URI)"),
+    }
+    if let Some(ip) = first_ip {
+        out.push_str(" from ");
+        out.push_str(ip.str()?);
     }
     if ips.len() > 1 {
-        origin += &format!(" (+{} more)", ips.len() - 1);
+        write!(out, " (+{} more)", ips.len() - 1).ok()?;
     }
-    Some(format!("{who} {did} {target}{origin}"))
+    Some(out)
 }
 
 /// The reason of an excerpt, or None where it is not of the excerpt's shape. The native alert
@@ -242,9 +279,11 @@ fn digest(rule_name: &str, key: &Bound<'_, PyTuple>) -> Option<String> {
                 .as_bytes(),
         );
     }
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(20);
     for byte in &hasher.finalize()[..10] {
-        write!(hex, "{byte:02x}").ok()?;
+        hex.push(DIGITS[usize::from(byte >> 4)] as char);
+        hex.push(DIGITS[usize::from(byte & 15)] as char);
     }
     Some(hex)
 }

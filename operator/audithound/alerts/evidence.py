@@ -305,7 +305,16 @@ _RULE_PARTS: weakref.WeakKeyDictionary[compiler.CompiledRule, _RuleParts] = (
 )
 
 
+#: The last rule asked for and its parts: alerts come in runs of one rule (a hunting query,
+#: a flood), and this test is a quarter of a weak dictionary's lookup.
+_LAST: tuple[compiler.CompiledRule | None, _RuleParts | None] = (None, None)
+
+
 def _rule_parts(rule: compiler.CompiledRule) -> _RuleParts:
+    global _LAST
+    last, parts = _LAST
+    if rule is last and parts is not None:
+        return parts
     parts = _RULE_PARTS.get(rule)
     if parts is None:
         spec = rule.spec
@@ -323,6 +332,7 @@ def _rule_parts(rule: compiler.CompiledRule) -> _RuleParts:
             "audithound.io/severity": spec.severity,
         }
         parts = _RULE_PARTS[rule] = _RuleParts(part, labels, identity.name_prefix(rule.name))
+    _LAST = (rule, parts)
     return parts
 
 

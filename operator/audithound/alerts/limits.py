@@ -74,7 +74,11 @@ class Limiter:
     def admit(self, rule: compiler.CompiledRule, at: float) -> bool:
         """Count a match of ``rule`` at ``at`` (seconds since the epoch); True when it may
         become an alert."""
-        counts = self._counts(rule, at)
+        span = self._spans.get(rule.name)  # _counts, inline: this runs for every alert
+        if span is not None and span[0] <= at < span[1]:
+            counts = self.current[rule.name]
+        else:
+            counts = self._counts(rule, at)
         counts.matches += 1
         if counts.alerts >= rule.spec.max_signals:
             counts.dropped += 1
