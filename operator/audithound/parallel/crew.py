@@ -72,13 +72,22 @@ def _serve(
         try:
             result = work(job)
         except Exception as error:  # the parent reads the piece itself and meets it there
-            result = _Failure(f"{type(error).__name__}: {error}")
+            result = _Failure(_told(error))
         try:
             results.send(result)
         except OSError:  # the parent stopped listening (it left early): nothing to say
             return
         if isinstance(result, _Failure):
             return
+
+
+def _told(error: Exception) -> str:
+    """What the parent says of a worker's error: its type, and an OS error's reason. Not the
+    message of any other error, which may quote an event (stderr carries nothing of the log's
+    secrets); the parent meets the error itself when it reads the piece."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{type(error).__name__}: {error.strerror}"
+    return type(error).__name__
 
 
 class Crew(Generic[Job, Result]):
