@@ -155,11 +155,16 @@ def _run_killing_a_worker(
         return Measured(code, out.read(), err.read(), 0)
 
 
+def _stat(path: pathlib.Path) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name (state, parent, ...)."""
+    return path.read_text().rpartition(")")[2].split()
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rpartition(")")[2].split()
+            fields = _stat(stat)
         except OSError:
             continue  # ended meanwhile
         if int(fields[1]) == pid:
@@ -181,7 +186,7 @@ def _kill_a_worker(scan: subprocess.Popen[bytes], ready: Callable[[int], bool]) 
 
 def _busy(pid: int) -> bool:
     """Whether the worker has used CPU time: it is at work on a piece (more are queued)."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    fields = _stat(pathlib.Path(f"/proc/{pid}/stat"))
     return int(fields[11]) + int(fields[12]) >= 2
 
 

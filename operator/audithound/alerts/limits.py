@@ -74,17 +74,13 @@ class Limiter:
     def admit(self, rule: compiler.CompiledRule, at: float) -> bool:
         """Count a match of ``rule`` at ``at`` (seconds since the epoch); True when it may
         become an alert."""
-        span = self._spans.get(rule.name)  # _counts, inline: this runs for every alert
-        if span is not None and span[0] <= at < span[1]:
-            counts = self.current[rule.name]
-        else:
-            counts = self._counts(rule, at)
+        counts = self._counts(rule, at)
         counts.matches += 1
         if counts.alerts >= rule.spec.max_signals:
             counts.dropped += 1
             self.dropped_total[rule.name] += 1
             return False
-        if self.storm.per_minute and not self.storm.take(rule.name, at):
+        if self.storm.enabled and not self.storm.take(rule.name, at):
             counts.storm_dropped += 1
             self.storm_dropped_total[rule.name] += 1
             return False

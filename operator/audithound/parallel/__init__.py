@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from audithound import evaluate, pipeline
-from audithound.parallel import crew as workers
+from audithound.parallel import crew
 from audithound.rules import compiler, ruleset
 from audithound.source import decode, files
 
@@ -148,21 +148,21 @@ def matches(
     taken = 0  # pieces whose results the parent took, in file order
     sent = 0  # pieces handed to the workers
     try:
-        with workers.Crew(jobs, _scan_piece) as crew:
+        with crew.Crew(jobs, _scan_piece) as workers:
             try:
                 # A few pieces ahead, no more: results must not pile up in memory.
                 while taken < len(ranges):
                     while sent < len(ranges) and sent - taken < PIECES_AHEAD_PER_JOB * jobs:
                         if parent.crowded():
                             break
-                        crew.send(sent, (path, *ranges[sent]))
+                        workers.send(sent, (path, *ranges[sent]))
                         sent += 1
                     if taken == sent:
                         break  # crowded: the parent reads on itself
-                    piece = crew.receive(taken)
+                    piece = workers.receive(taken)
                     taken += 1
                     yield from parent.take(piece)
-            except workers.Lost as lost:
+            except crew.Lost as lost:
                 print(
                     f"audithound: a worker process of scan --jobs {jobs} {lost}; {path} is "
                     f"read on from byte {ranges[taken][0]:,} by the scan itself, nothing is "
